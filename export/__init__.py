@@ -1,0 +1,1 @@
+"""Export side of affectgpt-edge: encoders and pre-fusion to ONNX, the LoRA-merged LLM to GGUF, one bundle."""

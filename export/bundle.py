@@ -1,0 +1,161 @@
+"""Model → bundle: three ONNX graphs, the LoRA-merged LLM as GGUF, manifest.json — each checked on the way.
+
+The bundle is built in a folder beside the target and renamed into place only when every parity check
+passed, so a failed export never leaves a half-written or unchecked bundle.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import platform
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from export.encoders import AUDIO_GRAPH, FUSION_GRAPH, VISION_GRAPH, ExportError, export_checked
+from export.gguf_llm import write_gguf
+from runtime import prompt as prompts
+from runtime.llm import LLM
+from runtime.manifest import (AUDIO, FUSION, LLM as LLM_ROLE, MANIFEST_NAME, VISION, Dims, Manifest, PromptSpec,
+                              file_entry, write_manifest)
+from train.checkpoint import atomic_dir
+from train.model import AffectGPT
+from train.tokenizer import BOS_TOKEN, EOS_TOKEN, encode_text
+
+log = logging.getLogger(__name__)
+
+FEATURE_TOLERANCE = 1e-4  # ONNX vs PyTorch, max |Δ| on encoder / fusion outputs
+LOGIT_TOLERANCE = {"f32": 1e-2, "f16": 5e-2}  # GGUF vs HF, max |Δlogit| per unit of logit std
+LLM_FILES = {"f32": "llm-f32.gguf", "f16": "llm-f16.gguf"}
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for dist in ("affectgpt-edge", "torch", "transformers", "peft", "onnx", "onnxruntime", "gguf", "llama-cpp-python"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def export_encoders(model: AffectGPT, out_dir: Path, seed: int = 0) -> dict[str, float]:
+    """vision.onnx, audio.onnx, fusion.onnx; → {file: max |Δ| vs PyTorch} on fresh random inputs."""
+    prep = model.cfg.preprocessing
+    g = torch.Generator().manual_seed(seed)
+    frames = lambda n: torch.randn(n, 3, prep.image_size, prep.image_size, generator=g)  # noqa: E731
+    clips = lambda n: torch.randn(n, prep.clip_samples, generator=g)  # noqa: E731
+    dv, da = model.vision.dim, model.audio.dim
+    t, k = prep.num_frames, prep.num_clips
+    parity = {}
+    parity[VISION_GRAPH.file] = export_checked(model.vision, VISION_GRAPH, (frames(2),), (frames(t),), out_dir,
+                                               FEATURE_TOLERANCE)
+    parity[AUDIO_GRAPH.file] = export_checked(model.audio, AUDIO_GRAPH, (clips(2),), (clips(k),), out_dir,
+                                              FEATURE_TOLERANCE)
+    # fusion inputs at the scale of real features, so the tolerance means the same thing
+    with torch.no_grad():
+        face = model.vision(frames(3 * t)).view(3, t, dv)
+        audio = model.audio(clips(3 * k)).view(3, k, da)
+    parity[FUSION_GRAPH.file] = export_checked(model.fusion, FUSION_GRAPH, (face[:2], audio[:2]), (face[2:], audio[2:]),
+                                               out_dir, FEATURE_TOLERANCE)
+    return parity
+
+
+def merged_llm(model: AffectGPT, inplace: bool = False):
+    """The LLM with LoRA folded into its weights, fp32, eval mode."""
+    peft_model = model.llm if inplace else copy.deepcopy(model.llm)
+    return peft_model.merge_and_unload().float().eval()
+
+
+def check_tokenizer(model: AffectGPT, llm: LLM) -> None:
+    """llama.cpp must split the prompt text exactly as training did, or the answers drift."""
+    texts = [s for s in prompts.segments(model.cfg.template, "I can't believe it... 42 times?!", model.cfg.question)
+             if s and not prompts.is_placeholder(s)]
+    texts += [prompts.ov_answer(["happy", "surprised"]) + prompts.STOP_TEXT, "  Ünïcode — 表情\n\tline"]
+    for text in texts:
+        want, got = encode_text(model.tokenizer, text), llm.tokenize(text)
+        if want != got:
+            raise ExportError(f"GGUF tokenizer differs from the training tokenizer on {text[:40]!r}: {got[:8]} vs {want[:8]}")
+
+
+def check_llm_parity(model: AffectGPT, hf_llm, gguf_path: Path, file_type: str, seed: int = 0) -> dict[str, float]:
+    """HF vs GGUF logits on a prompt with embedding rows at the placeholders. Fails past the tolerance."""
+    g = torch.Generator().manual_seed(seed)
+    scale = float(hf_llm.get_input_embeddings().weight.std())
+    fused = torch.randn(3, model.llm_width, generator=g) * scale
+    ids = model.prompt_ids("I can't believe you did that again.")
+    with torch.no_grad():
+        embeds = model.embed(ids, fused)
+        expected = hf_llm(inputs_embeds=embeds[None]).logits[0].numpy()
+    llm = LLM(gguf_path, n_ctx=max(256, len(ids) + 8), flash_attn=False, kv_f32=True, n_batch=64)
+    try:
+        check_tokenizer(model, llm)
+        pieces = [fused[model_index(x)].numpy()[None] if isinstance(x, str) else [x] for x in ids]
+        got = llm.feed(_merge_token_pieces(pieces), all_logits=True)
+    finally:
+        llm.close()
+    diff = float(np.abs(got - expected).max())
+    top1 = float((got.argmax(-1) == expected.argmax(-1)).mean())
+    std = float(expected.std())
+    log.info("%s: max |Δlogit| = %.2e (logit std %.2f), top-1 agreement %.3f", gguf_path.name, diff, std, top1)
+    if not diff <= LOGIT_TOLERANCE[file_type] * max(1.0, std):
+        raise ExportError(f"{gguf_path.name}: GGUF logits differ from PyTorch by {diff:.3e} (logit std {std:.2f})")
+    return {"max_abs_logit_diff": diff, "logit_std": std, "top1_agreement": top1}
+
+
+def model_index(placeholder: str) -> int:
+    from runtime.manifest import FUSED_ORDER
+
+    return FUSED_ORDER.index(placeholder)
+
+
+def _merge_token_pieces(pieces: list) -> list:
+    """Adjacent single-token pieces → one token piece (fewer llama_decode calls)."""
+    out: list = []
+    for p in pieces:
+        if isinstance(p, list) and out and isinstance(out[-1], list):
+            out[-1].extend(p)
+        else:
+            out.append(list(p) if isinstance(p, list) else p)
+    return out
+
+
+def export_bundle(model: AffectGPT, out: str | Path, llm_type: str = "f16", name: str | None = None,
+                  seed: int = 0, inplace: bool = False) -> Manifest:
+    """Write a checked bundle to `out` (replacing a bundle there). → its manifest."""
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not (out / MANIFEST_NAME).is_file():
+        raise ExportError(f"{out} exists and is not a bundle: refusing to replace it")
+    if llm_type not in LLM_FILES:
+        raise ExportError(f"unknown LLM type {llm_type!r}; choose from {', '.join(LLM_FILES)}")
+    model.eval()
+    with atomic_dir(out) as tmp:
+        log.info("exporting encoders and fusion to ONNX")
+        onnx_parity = export_encoders(model, tmp, seed)
+        log.info("writing the LoRA-merged LLM as GGUF %s", llm_type.upper())
+        hf_llm = merged_llm(model, inplace)
+        gguf_path = tmp / LLM_FILES[llm_type]
+        write_gguf(hf_llm, model.tokenizer, gguf_path, llm_type, model.bos_id, model.eos_id)
+        llm_parity = check_llm_parity(model, hf_llm, gguf_path, llm_type, seed)
+        manifest = Manifest(
+            name=name or f"affectgpt-{model.cfg.preset}",
+            dims=Dims(vision_dim=model.vision.dim, audio_dim=model.audio.dim, llm_width=model.llm_width,
+                      vocab_size=int(hf_llm.get_input_embeddings().weight.shape[0])),
+            preprocessing=model.cfg.preprocessing,
+            prompt=PromptSpec(template=model.cfg.template, question=model.cfg.question, bos_token=BOS_TOKEN,
+                              eos_token=EOS_TOKEN, bos_id=model.bos_id, eos_id=model.eos_id),
+            files={
+                VISION: file_entry(tmp, VISION_GRAPH.file, "fp32"),
+                AUDIO: file_entry(tmp, AUDIO_GRAPH.file, "fp32"),
+                FUSION: file_entry(tmp, FUSION_GRAPH.file, "fp32"),
+                LLM_ROLE: file_entry(tmp, gguf_path.name, llm_type.upper()),
+            },
+            versions=_versions(),
+            parity={**{f"{k}.max_abs_diff": v for k, v in onnx_parity.items()},
+                    **{f"{gguf_path.name}.{k}": v for k, v in llm_parity.items()}},
+        )
+        write_manifest(tmp, manifest)
+    return manifest

@@ -1,0 +1,192 @@
+"""The LLM stage: a GGUF model in llama.cpp (through llama-cpp-python's C API), fed token ids and
+embedding rows in order, decoded greedily.
+
+This is the one embedding boundary of the system: everything before it produces rows of the LLM's width,
+everything after it is ordinary decoding. The stage knows nothing about video or audio.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import time
+from dataclasses import dataclass
+from typing import Sequence, Union
+
+import numpy as np
+
+import llama_cpp
+
+Piece = Union[Sequence[int], np.ndarray]  # token ids, or [n, n_embd] float32 rows
+
+_backend_ready = False
+
+
+@llama_cpp.llama_log_callback
+def _quiet_log(level, text, user_data):  # llama.cpp logs every load to stderr; the CLI prints JSON only
+    pass
+
+
+class LLMError(RuntimeError):
+    pass
+
+
+@dataclass
+class Generation:
+    ids: list[int]
+    text: str
+    prompt_tokens: int
+    prefill_ms: float
+    decode_ms: float
+
+
+class LLM:
+    """One GGUF model and one context. Not thread-safe: one window at a time."""
+
+    def __init__(self, path: str | os.PathLike, n_ctx: int = 2048, n_batch: int = 512, n_threads: int | None = None,
+                 flash_attn: bool = True, kv_f32: bool = False, verbose: bool = False):
+        global _backend_ready
+        if not verbose:
+            llama_cpp.llama_log_set(_quiet_log, ctypes.c_void_p(0))
+        if not _backend_ready:
+            llama_cpp.llama_backend_init()
+            _backend_ready = True
+        mparams = llama_cpp.llama_model_default_params()
+        self.model = llama_cpp.llama_model_load_from_file(os.fsencode(path), mparams)
+        if not self.model:
+            raise LLMError(f"llama.cpp could not load {path}")
+        threads = n_threads or os.cpu_count() or 1
+        cparams = llama_cpp.llama_context_default_params()
+        cparams.n_ctx = n_ctx
+        cparams.n_batch = n_batch
+        cparams.n_ubatch = n_batch
+        cparams.n_threads = threads
+        cparams.n_threads_batch = threads
+        cparams.flash_attn_type = (llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO if flash_attn
+                                   else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED)
+        if kv_f32:  # exact-parity runs: no F16 rounding in the KV cache
+            cparams.type_k = cparams.type_v = 0  # GGML_TYPE_F32
+        self.ctx = llama_cpp.llama_init_from_model(self.model, cparams)
+        if not self.ctx:
+            llama_cpp.llama_model_free(self.model)
+            self.model = None
+            raise LLMError(f"llama.cpp could not create a context for {path}")
+        self.vocab = llama_cpp.llama_model_get_vocab(self.model)
+        self.n_embd = llama_cpp.llama_model_n_embd_inp(self.model)
+        self.n_vocab = llama_cpp.llama_vocab_n_tokens(self.vocab)
+        self.n_ctx = llama_cpp.llama_n_ctx(self.ctx)
+        self.n_batch = n_batch
+        self.threads = threads
+        self._tokens = llama_cpp.llama_batch_init(n_batch, 0, 1)
+        self._embeds = llama_cpp.llama_batch_init(n_batch, self.n_embd, 1)
+        self._pos = 0
+
+    def close(self) -> None:
+        if getattr(self, "ctx", None):
+            llama_cpp.llama_batch_free(self._tokens)
+            llama_cpp.llama_batch_free(self._embeds)
+            llama_cpp.llama_free(self.ctx)
+            self.ctx = None
+        if getattr(self, "model", None):
+            llama_cpp.llama_model_free(self.model)
+            self.model = None
+
+    def __del__(self):
+        self.close()
+
+    # --- text ---------------------------------------------------------------------------------------
+
+    def tokenize(self, text: str) -> list[int]:
+        """Plain text → ids: no bos added, special-token strings stay text."""
+        data = text.encode("utf-8")
+        buf = (llama_cpp.llama_token * (len(data) + 8))()
+        n = llama_cpp.llama_tokenize(self.vocab, data, len(data), buf, len(buf), False, False)
+        if n < 0:
+            raise LLMError(f"tokenizer needs {-n} slots for {len(data)} bytes")
+        return list(buf[:n])
+
+    def token_bytes(self, token: int) -> bytes:
+        buf = ctypes.create_string_buffer(64)
+        n = llama_cpp.llama_token_to_piece(self.vocab, token, buf, len(buf), 0, False)
+        if n < 0:
+            buf = ctypes.create_string_buffer(-n)
+            n = llama_cpp.llama_token_to_piece(self.vocab, token, buf, len(buf), 0, False)
+        return buf.raw[:n]
+
+    def detokenize(self, ids: Sequence[int]) -> str:
+        return b"".join(self.token_bytes(t) for t in ids).decode("utf-8", errors="replace")
+
+    # --- decoding -----------------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Forget the KV cache: the next window starts from position 0."""
+        llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(self.ctx), True)
+        self._pos = 0
+
+    def _decode(self, piece: Piece, start: int, end: int, logits_for: str) -> None:
+        """Decode piece[start:end] at the next positions; logits_for is "all", "last" or "none"."""
+        is_embd = isinstance(piece, np.ndarray)
+        batch = self._embeds if is_embd else self._tokens
+        n = end - start
+        batch.n_tokens = n
+        if is_embd:
+            rows = np.ascontiguousarray(piece[start:end], dtype=np.float32)
+            ctypes.memmove(batch.embd, rows.ctypes.data, rows.nbytes)
+        for i in range(n):
+            if not is_embd:
+                batch.token[i] = int(piece[start + i])
+            batch.pos[i] = self._pos + i
+            batch.n_seq_id[i] = 1
+            batch.seq_id[i][0] = 0
+            batch.logits[i] = logits_for == "all" or (logits_for == "last" and i == n - 1)
+        rc = llama_cpp.llama_decode(self.ctx, batch)
+        if rc != 0:
+            raise LLMError(f"llama_decode failed with code {rc} at position {self._pos}")
+        self._pos += n
+
+    def _logits(self, i: int) -> np.ndarray:
+        ptr = llama_cpp.llama_get_logits_ith(self.ctx, i)
+        return np.ctypeslib.as_array(ptr, shape=(self.n_vocab,)).copy()
+
+    def feed(self, pieces: Sequence[Piece], all_logits: bool = False) -> np.ndarray:
+        """Append pieces to the context in order. → logits of the last position [n_vocab], or of every
+        position [n, n_vocab] with all_logits. Chunks never exceed n_batch (llama.cpp aborts past it)."""
+        pieces = [p for p in pieces if len(p)]
+        if not pieces:
+            raise LLMError("nothing to decode")
+        for piece in pieces:
+            if isinstance(piece, np.ndarray) and (piece.ndim != 2 or piece.shape[1] != self.n_embd):
+                raise LLMError(f"embedding rows of shape {list(piece.shape)} do not fit the LLM width {self.n_embd}")
+        total = sum(len(p) for p in pieces)
+        if self._pos + total > self.n_ctx:
+            raise LLMError(f"prompt of {total} positions does not fit the context ({self.n_ctx - self._pos} left)")
+        rows = []
+        for index, piece in enumerate(pieces):
+            for start in range(0, len(piece), self.n_batch):
+                end = min(start + self.n_batch, len(piece))
+                is_last = index == len(pieces) - 1 and end == len(piece)
+                self._decode(piece, start, end, "all" if all_logits else "last" if is_last else "none")
+                if all_logits:
+                    rows.extend(self._logits(i) for i in range(end - start))
+        return np.stack(rows) if all_logits else self._logits(-1)
+
+    def generate(self, pieces: Sequence[Piece], max_new_tokens: int, eos_id: int, stop_text: str = "") -> Generation:
+        """Greedy answer for a prompt made of token ids and embedding rows; starts from an empty context."""
+        self.reset()
+        t0 = time.perf_counter()
+        logits = self.feed(pieces)
+        t1 = time.perf_counter()
+        ids: list[int] = []
+        text_bytes = b""
+        while self._pos < self.n_ctx:
+            next_id = int(np.argmax(logits))
+            if next_id == eos_id or llama_cpp.llama_vocab_is_eog(self.vocab, next_id):
+                break
+            ids.append(next_id)
+            text_bytes += self.token_bytes(next_id)
+            if len(ids) >= max_new_tokens or (stop_text and stop_text.encode() in text_bytes):
+                break
+            logits = self.feed([[next_id]])
+        t2 = time.perf_counter()
+        return Generation(ids, text_bytes.decode("utf-8", errors="replace"), sum(len(p) for p in pieces),
+                          (t1 - t0) * 1e3, (t2 - t1) * 1e3)

@@ -1,0 +1,177 @@
+"""The bundle manifest: every key, its version, and the checks that decide whether a bundle fits.
+
+A bundle is a folder holding manifest.json, vision.onnx, audio.onnx, fusion.onnx and one or more GGUF files.
+The manifest records what the exporter knew (dims, preprocessing, prompt, token ids, sha256 of each file,
+parity measured at export) so that the runtime can refuse a bundle that does not fit before it answers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+
+# File roles: the keys of manifest["files"].
+VISION = "vision"
+AUDIO = "audio"
+FUSION = "fusion"
+LLM = "llm"
+REQUIRED_ROLES = (VISION, AUDIO, FUSION, LLM)
+
+# Placeholders of the reference prompt, in the order fusion.onnx emits its three rows.
+MULTI_PLACEHOLDER = "<MultiHere>"
+AUDIO_PLACEHOLDER = "<AudioHere>"
+FACE_PLACEHOLDER = "<FaceHere>"
+FUSED_ORDER = (MULTI_PLACEHOLDER, AUDIO_PLACEHOLDER, FACE_PLACEHOLDER)
+
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+class BundleError(RuntimeError):
+    """A bundle that is missing, damaged or does not fit this runtime; the message says why."""
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How media becomes encoder input. Shared by training and inference (runtime/preprocess.py)."""
+
+    num_frames: int = 8
+    image_size: int = 224
+    image_mean: tuple[float, float, float] = CLIP_MEAN
+    image_std: tuple[float, float, float] = CLIP_STD
+    channel_order: str = "rgb"  # "bgr" replicates the released face model, which saw BGR crops as RGB
+    sample_rate: int = 16000
+    num_clips: int = 8
+    clip_seconds: float = 2.0
+    audio_normalize: bool = True  # zero mean, unit variance per clip, as Wav2Vec2FeatureExtractor
+
+    @property
+    def clip_samples(self) -> int:
+        return int(round(self.clip_seconds * self.sample_rate))
+
+
+@dataclass(frozen=True)
+class Dims:
+    vision_dim: int  # per-frame feature width of vision.onnx
+    audio_dim: int  # per-clip feature width of audio.onnx
+    llm_width: int  # width of each fused row = the LLM's embedding width
+    vocab_size: int
+
+
+@dataclass(frozen=True)
+class PromptSpec:
+    template: str  # holds {subtitle} and {question} and the three placeholders
+    question: str
+    bos_token: str
+    eos_token: str
+    bos_id: int
+    eos_id: int
+    stop_text: str = "###"
+    placeholders: tuple[str, ...] = FUSED_ORDER
+
+
+@dataclass
+class FileEntry:
+    path: str
+    sha256: str
+    bytes: int
+    kind: str = ""  # e.g. "F16" for a GGUF, "fp32" for an ONNX file
+
+
+@dataclass
+class Manifest:
+    name: str
+    dims: Dims
+    preprocessing: Preprocessing
+    prompt: PromptSpec
+    files: dict[str, FileEntry]
+    versions: dict[str, str] = field(default_factory=dict)
+    parity: dict[str, float] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> "Manifest":
+        version = raw.get("format_version")
+        if version != FORMAT_VERSION:
+            raise BundleError(
+                f"bundle format version {version!r} is not supported: this runtime reads version {FORMAT_VERSION}"
+            )
+        try:
+            prep = dict(raw["preprocessing"])
+            for key in ("image_mean", "image_std"):
+                prep[key] = tuple(prep[key])
+            prompt = dict(raw["prompt"])
+            prompt["placeholders"] = tuple(prompt["placeholders"])
+            return cls(
+                name=raw["name"],
+                dims=Dims(**raw["dims"]),
+                preprocessing=Preprocessing(**prep),
+                prompt=PromptSpec(**prompt),
+                files={role: FileEntry(**entry) for role, entry in raw["files"].items()},
+                versions=dict(raw.get("versions", {})),
+                parity=dict(raw.get("parity", {})),
+                format_version=version,
+            )
+        except (KeyError, TypeError) as err:
+            raise BundleError(f"manifest is missing or has a malformed field: {err}") from None
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_entry(bundle_dir: str | os.PathLike, name: str, kind: str = "") -> FileEntry:
+    path = Path(bundle_dir) / name
+    return FileEntry(path=name, sha256=sha256_file(path), bytes=path.stat().st_size, kind=kind)
+
+
+def write_manifest(bundle_dir: str | os.PathLike, manifest: Manifest) -> None:
+    """Write manifest.json atomically (a reader never sees half a manifest)."""
+    bundle_dir = Path(bundle_dir)
+    fd, tmp = tempfile.mkstemp(dir=bundle_dir, prefix=".manifest-", suffix=".json")
+    with os.fdopen(fd, "w") as f:
+        f.write(manifest.to_json())
+    os.replace(tmp, bundle_dir / MANIFEST_NAME)
+
+
+def read_manifest(bundle_dir: str | os.PathLike, verify_hashes: bool = True) -> Manifest:
+    """Read and check a bundle's manifest: version, required files present, sizes and sha256 match."""
+    bundle_dir = Path(bundle_dir)
+    if not bundle_dir.is_dir():
+        raise BundleError(f"bundle folder not found: {bundle_dir}")
+    path = bundle_dir / MANIFEST_NAME
+    if not path.is_file():
+        raise BundleError(f"{bundle_dir} is not a bundle: it has no {MANIFEST_NAME}")
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise BundleError(f"{path} is not valid JSON: {err}") from None
+    manifest = Manifest.from_dict(raw)
+    missing = [role for role in REQUIRED_ROLES if role not in manifest.files]
+    if missing:
+        raise BundleError(f"manifest lists no file for {', '.join(missing)}")
+    for role, entry in manifest.files.items():
+        file = bundle_dir / entry.path
+        if not file.is_file():
+            raise BundleError(f"bundle file for {role} is missing: {file}")
+        size = file.stat().st_size
+        if size != entry.bytes:
+            raise BundleError(f"{file} has {size} bytes, the manifest says {entry.bytes}: the bundle is damaged")
+        if verify_hashes and sha256_file(file) != entry.sha256:
+            raise BundleError(f"{file} does not match its sha256 in the manifest: the bundle is damaged")
+    return manifest

@@ -1,0 +1,143 @@
+"""Bundle → answer: media → preprocessing → ONNX encoders and fusion → llama.cpp → labels, with per-stage timings."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from runtime import prompt as prompts
+from runtime.encoders import Encoders
+from runtime.llm import LLM
+from runtime.manifest import AUDIO, FUSED_ORDER, FUSION, LLM as LLM_ROLE, VISION, BundleError, Manifest, read_manifest
+from runtime.media import Clip, read_clip
+from runtime.preprocess import audio_clips, pixel_values
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    threads: int | None = None  # None: all cores
+    max_new_tokens: int = 64
+    n_ctx: int = 2048
+    flash_attn: bool = True
+    kv_f32: bool = False  # F32 KV cache: exact parity with PyTorch, more memory
+    verify_hashes: bool = True  # sha256 of every bundle file at load
+    llm_role: str = LLM_ROLE  # which GGUF of the bundle to run (quantized variants have their own role)
+
+
+@dataclass
+class Answer:
+    text: str
+    labels: list[str]
+    token_ids: list[int]
+    prompt_tokens: int
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _static_dim(shape, axis=-1):
+    dim = shape[axis]
+    return dim if isinstance(dim, int) else None
+
+
+class Pipeline:
+    def __init__(self, bundle_dir: str | Path, options: RuntimeOptions = RuntimeOptions()):
+        self.bundle_dir = Path(bundle_dir)
+        self.options = options
+        self.manifest: Manifest = read_manifest(self.bundle_dir, verify_hashes=options.verify_hashes)
+        files = self.manifest.files
+        if options.llm_role not in files:
+            raise BundleError(f"bundle has no LLM file {options.llm_role!r}; it has {', '.join(sorted(files))}")
+        path = lambda role: self.bundle_dir / files[role].path  # noqa: E731
+        self.encoders = Encoders(path(VISION), path(AUDIO), path(FUSION), options.threads)
+        self._check_encoders()
+        self.llm = LLM(path(options.llm_role), n_ctx=options.n_ctx, n_threads=options.threads,
+                       flash_attn=options.flash_attn, kv_f32=options.kv_f32)
+        self._check_llm()
+
+    # --- does the bundle fit? -------------------------------------------------------------------
+
+    def _check_encoders(self) -> None:
+        dims, enc = self.manifest.dims, self.encoders
+        checks = [
+            ("vision.onnx output", _static_dim(enc.vision.output_shape), dims.vision_dim, "vision_dim"),
+            ("audio.onnx output", _static_dim(enc.audio.output_shape), dims.audio_dim, "audio_dim"),
+            ("fusion.onnx face input", _static_dim(enc.fusion.input_shapes[0]), dims.vision_dim, "vision_dim"),
+            ("fusion.onnx audio input", _static_dim(enc.fusion.input_shapes[1]), dims.audio_dim, "audio_dim"),
+            ("fusion.onnx output", _static_dim(enc.fusion.output_shape), dims.llm_width, "llm_width"),
+        ]
+        for what, got, want, key in checks:
+            if got is not None and got != want:
+                raise BundleError(f"{what} has width {got} but the manifest's {key} is {want}: the bundle is inconsistent")
+
+    def _check_llm(self) -> None:
+        fused = _static_dim(self.encoders.fusion.output_shape) or self.manifest.dims.llm_width
+        if fused != self.llm.n_embd:
+            raise BundleError(
+                f"fusion.onnx emits rows of width {fused} but the GGUF LLM embeds {self.llm.n_embd}: "
+                "the encoders and the LLM come from different models"
+            )
+        p = self.manifest.prompt
+        for name, token_id in (("bos", p.bos_id), ("eos", p.eos_id)):
+            if not 0 <= token_id < self.llm.n_vocab:
+                raise BundleError(f"manifest {name} id {token_id} is outside the GGUF vocabulary of {self.llm.n_vocab}")
+
+    # --- answering ------------------------------------------------------------------------------
+
+    def prompt_pieces(self, fused: np.ndarray, subtitle: str, question: str | None = None) -> list:
+        """bos + text ids, with fused rows [1, H] at the placeholders, in prompt order."""
+        p = self.manifest.prompt
+        pieces: list = [[p.bos_id]]
+        for seg in prompts.segments(p.template, subtitle, question or p.question):
+            if prompts.is_placeholder(seg):
+                pieces.append(fused[FUSED_ORDER.index(seg)][None])
+            elif seg:
+                pieces.append(self.llm.tokenize(seg))
+        return pieces
+
+    def features(self, clip: Clip, timings: dict[str, float]) -> np.ndarray:
+        """Clip → fused rows [3, H]; adds preprocess / vision / audio / fusion times to `timings`."""
+        prep = self.manifest.preprocessing
+        t = time.perf_counter()
+        pixels = pixel_values(clip.frames, prep)
+        clips = audio_clips(clip.waveform, prep)
+        t, timings["preprocess"] = _lap(t)
+        face = self.encoders.encode_frames(pixels)
+        t, timings["vision"] = _lap(t)
+        audio = self.encoders.encode_clips(clips)
+        t, timings["audio"] = _lap(t)
+        fused = self.encoders.fuse(face, audio)
+        _, timings["fusion"] = _lap(t)
+        return fused
+
+    def answer_clip(self, clip: Clip, subtitle: str = "", question: str | None = None,
+                    timings: dict[str, float] | None = None) -> Answer:
+        timings = dict(timings or {})
+        start = time.perf_counter()
+        fused = self.features(clip, timings)
+        gen = self.llm.generate(self.prompt_pieces(fused, subtitle, question), self.options.max_new_tokens,
+                                self.manifest.prompt.eos_id, self.manifest.prompt.stop_text)
+        timings["llm_prefill"] = gen.prefill_ms
+        timings["llm_decode"] = gen.decode_ms
+        timings["total"] = timings.get("decode", 0.0) + (time.perf_counter() - start) * 1e3
+        text = prompts.clean_answer(gen.text, self.manifest.prompt.stop_text)
+        return Answer(text, prompts.parse_labels(text), gen.ids, gen.prompt_tokens,
+                      {k: round(v, 3) for k, v in timings.items()})
+
+    def answer_file(self, path: str | Path, subtitle: str = "", question: str | None = None) -> Answer:
+        t = time.perf_counter()
+        clip = read_clip(path, self.manifest.preprocessing.num_frames, self.manifest.preprocessing.sample_rate)
+        _, decode_ms = _lap(t)
+        return self.answer_clip(clip, subtitle, question, {"decode": decode_ms})
+
+    def close(self) -> None:
+        self.llm.close()
+
+
+def _lap(t: float) -> tuple[float, float]:
+    now = time.perf_counter()
+    return now, (now - t) * 1e3

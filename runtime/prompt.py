@@ -1,0 +1,71 @@
+"""The reference prompt (Video-LLaMA style, not a chat template), its segments, and answer parsing."""
+
+from __future__ import annotations
+
+import re
+
+from runtime.manifest import AUDIO_PLACEHOLDER, FACE_PLACEHOLDER, MULTI_PLACEHOLDER
+
+# The released "face" model's prompt, with the three fused embeddings at the placeholders.
+TEMPLATE = (
+    "###Human: The audio and video merged info is: <Multi>" + MULTI_PLACEHOLDER + "</Multi>. "
+    "The audio content is as follows: <Audio>" + AUDIO_PLACEHOLDER + "</Audio>. "
+    "Meanwhile, we uniformly sample raw frames from the video and extract faces from these frames: "
+    "<Video>" + FACE_PLACEHOLDER + "</Video>. "
+    "The subtitle of this video is: <Subtitle>{subtitle}</Subtitle>. "
+    "Now, please answer my question based on all the provided information. {question} ###Assistant: "
+)
+OV_QUESTION = "Please recognize all possible emotional states of the character."
+DESCRIPTION_QUESTION = "Please infer the person's emotional state and provide your reasoning process."
+OV_ANSWER_PREFIX = "The character's emotional state is "
+STOP_TEXT = "###"
+
+_PLACEHOLDER_RE = re.compile("(" + "|".join(re.escape(p) for p in (MULTI_PLACEHOLDER, AUDIO_PLACEHOLDER, FACE_PLACEHOLDER)) + ")")
+
+
+def render(template: str, subtitle: str, question: str) -> str:
+    # The subtitle is user text: a placeholder inside it must stay text, never become an embedding slot.
+    subtitle = _PLACEHOLDER_RE.sub(lambda m: m.group(0).replace("<", "< "), subtitle)
+    return template.replace("{subtitle}", subtitle).replace("{question}", question)
+
+
+def segments(template: str, subtitle: str, question: str) -> list[str]:
+    """The rendered prompt split at the placeholders: [text, placeholder, text, ...]; text parts may be empty."""
+    return _PLACEHOLDER_RE.split(render(template, subtitle, question))
+
+
+def is_placeholder(segment: str) -> bool:
+    return segment in (MULTI_PLACEHOLDER, AUDIO_PLACEHOLDER, FACE_PLACEHOLDER)
+
+
+def ov_answer(labels: list[str]) -> str:
+    """Training target of the OV question; an empty list is `neutral`, as in the reference."""
+    return OV_ANSWER_PREFIX + (", ".join(labels) if labels else "neutral") + "."
+
+
+def clean_answer(text: str, stop_text: str = STOP_TEXT) -> str:
+    """Cut a generated answer at the stop text and trim it."""
+    cut = text.find(stop_text)
+    return (text if cut < 0 else text[:cut]).strip()
+
+
+_STATE_RE = re.compile(r"emotional states?\s+(?:is|are|was|were|seems? to be|appears? to be)\s*:?\s*(.*)", re.I | re.S)
+_SPLIT_RE = re.compile(r",|;|/|\band\b|\bor\b", re.I)
+
+
+def parse_labels(answer: str) -> list[str]:
+    """Labels of an OV-format answer ("The character's emotional state is a, b, c.") → ["a", "b", "c"].
+
+    Lower-cased, de-duplicated in order. An answer that does not follow the format yields [].
+    """
+    match = _STATE_RE.search(clean_answer(answer))
+    if not match:
+        return []
+    body = match.group(1)
+    body = re.split(r"\.(?:\s|$)", body, maxsplit=1)[0]  # up to the end of the sentence
+    labels: list[str] = []
+    for part in _SPLIT_RE.split(body.strip().strip("[]")):
+        word = part.strip().strip(" .'\"[]").lower()
+        if word and word not in labels:
+            labels.append(word)
+    return labels

@@ -1,0 +1,1 @@
+"""Training side of affectgpt-edge: the AffectGPT model, its presets, tokenizer and checkpoints."""

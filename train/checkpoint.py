@@ -1,0 +1,87 @@
+"""Checkpoints: the trainable parameters (LoRA + fusion) as safetensors, the config and the tokenizer.
+
+Frozen parts are not stored: the config says how to rebuild them (seeded random for tiny presets, local
+folders for the 7B preset). Every folder is written beside its target and renamed into place, so a crash
+never leaves a half-written checkpoint or bundle behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+
+from train.config import ModelConfig
+from train.model import AffectGPT, build_parts
+from train.tokenizer import load_tokenizer
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "trainable.safetensors"
+TOKENIZER_FILE = "tokenizer.json"
+
+
+@contextlib.contextmanager
+def atomic_dir(target: str | os.PathLike, overwrite: bool = True):
+    """Yield a fresh folder beside `target`; on success it replaces `target`, on error it is removed."""
+    target = Path(target)
+    if target.exists() and not overwrite:
+        raise FileExistsError(f"{target} exists (use --force to replace it)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.partial-"))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        os.replace(target, old)
+    os.replace(tmp, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def trainable_state(model: AffectGPT) -> dict[str, torch.Tensor]:
+    return {k: p.detach().cpu().contiguous() for k, p in model.named_parameters() if p.requires_grad}
+
+
+def save_checkpoint(model: AffectGPT, path: str | os.PathLike) -> None:
+    from safetensors.torch import save_file
+
+    with atomic_dir(path) as tmp:
+        save_file(trainable_state(model), str(tmp / WEIGHTS_FILE))
+        (tmp / CONFIG_FILE).write_text(model.cfg.to_json())
+        model.tokenizer.save(str(tmp / TOKENIZER_FILE))
+
+
+class CheckpointError(RuntimeError):
+    pass
+
+
+def load_checkpoint(path: str | os.PathLike) -> AffectGPT:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    for name in (CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE):
+        if not (path / name).is_file():
+            raise CheckpointError(f"{path} is not a checkpoint: {name} is missing")
+    try:
+        cfg = ModelConfig.from_dict(json.loads((path / CONFIG_FILE).read_text()))
+        weights = load_file(str(path / WEIGHTS_FILE))
+    except (json.JSONDecodeError, TypeError, SafetensorError) as err:
+        raise CheckpointError(f"cannot read checkpoint {path}: {err}") from None
+    vision, audio, llm, _ = build_parts(cfg)
+    model = AffectGPT(cfg, vision, audio, llm, load_tokenizer(str(path / TOKENIZER_FILE)))
+    expected = set(trainable_state(model))
+    if set(weights) != expected:
+        missing, unexpected = sorted(expected - set(weights)), sorted(set(weights) - expected)
+        raise CheckpointError(f"checkpoint {path} does not fit its config: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    model.load_state_dict(weights, strict=False)
+    return model

@@ -1,0 +1,85 @@
+"""Model configuration and the named presets.
+
+`tiny` builds every part from configs with seeded random weights in seconds (tests, CI, smoke runs).
+`affectgpt-7b` is the paper's model: CLIP ViT-L/14, chinese-hubert-large and Qwen2.5-7B-Instruct, each
+loaded from a local folder the user names — nothing is fetched from a hub.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+
+from runtime.manifest import Preprocessing
+from runtime.prompt import OV_QUESTION, TEMPLATE
+
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+@dataclass
+class ModelConfig:
+    preset: str
+    seed: int = 0
+    # Either a config (random weights, built here) or a local folder (pretrained weights) per part.
+    vision: dict | None = None  # CLIPVisionConfig kwargs
+    audio: dict | None = None  # HubertConfig kwargs
+    llm: dict | None = None  # Qwen2Config kwargs
+    vision_path: str | None = None
+    audio_path: str | None = None
+    llm_path: str | None = None
+    tokenizer_vocab_size: int = 1024  # for a tokenizer trained here (tiny presets)
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_targets: tuple[str, ...] = LORA_TARGETS
+    preprocessing: Preprocessing = field(default_factory=Preprocessing)
+    template: str = TEMPLATE
+    question: str = OV_QUESTION
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2)
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> "ModelConfig":
+        raw = dict(raw)
+        prep = dict(raw.pop("preprocessing", {}))
+        for key in ("image_mean", "image_std"):
+            if key in prep:
+                prep[key] = tuple(prep[key])
+        raw["lora_targets"] = tuple(raw.get("lora_targets", LORA_TARGETS))
+        return cls(preprocessing=Preprocessing(**prep), **raw)
+
+
+def tiny(seed: int = 0) -> ModelConfig:
+    """Every part small enough to build, export and run in seconds; LLM widths are multiples of 256
+    so that K-quants apply to every tensor."""
+    return ModelConfig(
+        preset="tiny",
+        seed=seed,
+        vision=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2,
+                    image_size=64, patch_size=16, projection_dim=48),
+        audio=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=4, num_attention_heads=2,
+                   conv_dim=(32,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4),
+        llm=dict(hidden_size=256, intermediate_size=512, num_hidden_layers=2, num_attention_heads=4,
+                 num_key_value_heads=2, max_position_embeddings=1024, rms_norm_eps=1e-6,
+                 tie_word_embeddings=False),
+        tokenizer_vocab_size=1024,
+        lora_r=8,
+        lora_alpha=16,
+        preprocessing=Preprocessing(image_size=64),
+    )
+
+
+def affectgpt_7b(vision_path: str, audio_path: str, llm_path: str) -> ModelConfig:
+    """The released AffectGPT setup: face crops (BGR as the released model saw them), 8 frames, 8 × 2 s."""
+    return ModelConfig(
+        preset="affectgpt-7b",
+        vision_path=vision_path,
+        audio_path=audio_path,
+        llm_path=llm_path,
+        preprocessing=Preprocessing(image_size=224, channel_order="bgr"),
+    )
+
+
+PRESETS = {"tiny": tiny, "affectgpt-7b": affectgpt_7b}

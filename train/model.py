@@ -1,0 +1,204 @@
+"""AffectGPT, read top to bottom.
+
+    8 face frames ─ CLIP ViT (projected image embedding) ─ F [B, 8, Dv] ─┐
+    8 × 2 s audio ─ HuBERT (mean of last 4 layers, mean over time) ─ A [B, 8, Da] ─┤
+                                                     attention pre-fusion
+                                   multi, audio, face tokens [B, 3, H]  (H = LLM width)
+    prompt text ──────────── token embeddings, the three tokens at <MultiHere> <AudioHere> <FaceHere>
+                                                            Qwen2 + LoRA → answer
+
+The fusion follows the released model exactly: raw linear scores, no softmax, no activation. Its layer
+names are the released checkpoint's, so that checkpoint imports by name.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from runtime.manifest import FUSED_ORDER
+from runtime.prompt import STOP_TEXT, is_placeholder, segments
+from train.config import ModelConfig
+from train.tokenizer import BOS_TOKEN, EOS_TOKEN, encode_text, load_tokenizer, train_tiny_tokenizer
+
+
+class VisionEncoder(nn.Module):
+    """[N, 3, S, S] normalised frames → [N, Dv] projected CLIP image embeddings (get_image_features)."""
+
+    def __init__(self, clip):
+        super().__init__()
+        self.clip = clip
+        self.dim = clip.config.projection_dim
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        return self.clip(pixel_values=pixel_values).image_embeds
+
+
+class AudioEncoder(nn.Module):
+    """[N, samples] normalised 2 s clips at 16 kHz → [N, Da]: mean of the last 4 hidden layers, then over time."""
+
+    def __init__(self, hubert):
+        super().__init__()
+        self.hubert = hubert
+        self.dim = hubert.config.hidden_size
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        hidden = self.hubert(input_values=clips, output_hidden_states=True).hidden_states
+        return torch.stack(hidden[-4:]).mean(0).mean(1)
+
+
+class AttentionFusion(nn.Module):
+    """Face features [B, T, Dv] and audio features [B, K, Da] → [B, 3, H]: the multi, audio and face tokens."""
+
+    def __init__(self, vision_dim: int, audio_dim: int, llm_width: int):
+        super().__init__()
+        common = max(vision_dim, audio_dim)
+        # face token: per-frame scalar scores, unnormalised weighted sum, projection
+        self.video_attention_mlp = nn.Linear(vision_dim, 1)
+        self.affectgpt_proj = nn.Linear(vision_dim, llm_width)
+        # audio token: the same pattern
+        self.audio_attention_mlp = nn.Linear(audio_dim, 1)
+        self.audio_llama_proj = nn.Linear(audio_dim, llm_width)
+        # pre-fusion "multi" token: time means → common space → two mixing weights → mix → projection
+        self.multi_video_embs = nn.Linear(vision_dim, common)
+        self.multi_audio_embs = nn.Linear(audio_dim, common)
+        self.attention_mlp = nn.Linear(2 * common, common)
+        self.fc_att = nn.Linear(common, 2)
+        self.multi_llama_proj = nn.Linear(common, llm_width)
+
+    def forward(self, face: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        face_token = self.affectgpt_proj((self.video_attention_mlp(face) * face).sum(1))
+        audio_token = self.audio_llama_proj((self.audio_attention_mlp(audio) * audio).sum(1))
+        u = self.multi_video_embs(face.mean(1))
+        w = self.multi_audio_embs(audio.mean(1))
+        g = self.fc_att(self.attention_mlp(torch.cat([u, w], dim=-1)))
+        multi = g[:, 0:1] * u + g[:, 1:2] * w
+        multi_token = self.multi_llama_proj(multi)
+        tokens = {"<MultiHere>": multi_token, "<AudioHere>": audio_token, "<FaceHere>": face_token}
+        return torch.stack([tokens[name] for name in FUSED_ORDER], dim=1)
+
+
+def build_parts(cfg: ModelConfig):
+    """(vision, audio, llm, tokenizer): random weights from configs, or pretrained from local folders."""
+    from transformers import (CLIPVisionConfig, CLIPVisionModelWithProjection, HubertConfig, HubertModel,
+                              Qwen2Config, Qwen2ForCausalLM)
+
+    torch.manual_seed(cfg.seed)
+    if cfg.vision_path:
+        clip = CLIPVisionModelWithProjection.from_pretrained(cfg.vision_path, local_files_only=True)
+    else:
+        clip = CLIPVisionModelWithProjection(CLIPVisionConfig(**cfg.vision))
+    if cfg.audio_path:
+        hubert = HubertModel.from_pretrained(cfg.audio_path, local_files_only=True)
+    else:
+        hubert = HubertModel(HubertConfig(**cfg.audio))
+    if cfg.llm_path:
+        from pathlib import Path
+        from transformers import AutoModelForCausalLM
+
+        llm = AutoModelForCausalLM.from_pretrained(cfg.llm_path, local_files_only=True, dtype=torch.float32)
+        tokenizer = load_tokenizer(str(Path(cfg.llm_path) / "tokenizer.json"))
+    else:
+        tokenizer = train_tiny_tokenizer(cfg.tokenizer_vocab_size)
+        llm = Qwen2ForCausalLM(Qwen2Config(vocab_size=tokenizer.get_vocab_size(), **cfg.llm))
+    return VisionEncoder(clip), AudioEncoder(hubert), llm, tokenizer
+
+
+class AffectGPT(nn.Module):
+    def __init__(self, cfg: ModelConfig, vision: VisionEncoder, audio: AudioEncoder, llm, tokenizer):
+        super().__init__()
+        from peft import LoraConfig, get_peft_model
+
+        self.cfg = cfg
+        self.tokenizer = tokenizer
+        self.bos_id = tokenizer.token_to_id(BOS_TOKEN)
+        self.eos_id = tokenizer.token_to_id(EOS_TOKEN)
+        self.vision = vision.eval().requires_grad_(False)  # frozen, as in the paper
+        self.audio = audio.eval().requires_grad_(False)
+        self.llm_width = llm.config.hidden_size
+        self.fusion = AttentionFusion(vision.dim, audio.dim, self.llm_width)
+        llm.requires_grad_(False)
+        lora = LoraConfig(task_type="CAUSAL_LM", r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
+                          lora_dropout=cfg.lora_dropout, target_modules=list(cfg.lora_targets))
+        self.llm = get_peft_model(llm, lora)
+
+    @classmethod
+    def build(cls, cfg: ModelConfig) -> "AffectGPT":
+        return cls(cfg, *build_parts(cfg))
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.vision.eval()  # frozen encoders never run in training mode (no dropout, no HuBERT masking)
+        self.audio.eval()
+        return self
+
+    # --- multimodal side: media → three LLM-width rows --------------------------------------------
+
+    def encode(self, pixel_values: torch.Tensor, clips: torch.Tensor) -> torch.Tensor:
+        """pixel_values [B, T, 3, S, S], clips [B, K, samples] → fused rows [B, 3, H]."""
+        b, t = pixel_values.shape[:2]
+        k = clips.shape[1]
+        face = self.vision(pixel_values.flatten(0, 1)).view(b, t, -1)
+        audio = self.audio(clips.flatten(0, 1)).view(b, k, -1)
+        return self.fusion(face, audio)
+
+    # --- the embedding boundary: prompt segments + fused rows → inputs_embeds ----------------------
+
+    def prompt_ids(self, subtitle: str, question: str | None = None) -> list[int | str]:
+        """bos, then each text segment's ids, with placeholder names where the fused rows go."""
+        out: list[int | str] = [self.bos_id]
+        for seg in segments(self.cfg.template, subtitle, question or self.cfg.question):
+            out.extend([seg] if is_placeholder(seg) else encode_text(self.tokenizer, seg))
+        return out
+
+    def embed(self, ids: list[int | str], fused: torch.Tensor) -> torch.Tensor:
+        """[L] ids / placeholder names, fused [3, H] → [L, H] input embeddings."""
+        table = self.llm.get_input_embeddings()
+        token_pos = [i for i, x in enumerate(ids) if not isinstance(x, str)]
+        rows = torch.empty(len(ids), self.llm_width, dtype=fused.dtype, device=fused.device)
+        rows[token_pos] = table(torch.tensor([ids[i] for i in token_pos], device=fused.device)).to(fused.dtype)
+        for i, x in enumerate(ids):
+            if isinstance(x, str):
+                rows[i] = fused[FUSED_ORDER.index(x)]
+        return rows
+
+    # --- training -------------------------------------------------------------------------------
+
+    def forward(self, pixel_values, clips, subtitles: list[str], answers: list[str], questions=None):
+        """Cross-entropy on answer + "###" + eos; prompt positions are −100. Returns the mean loss."""
+        fused = self.encode(pixel_values, clips)
+        questions = questions or [None] * len(subtitles)
+        seqs, labels = [], []
+        for b, (subtitle, answer, question) in enumerate(zip(subtitles, answers, questions)):
+            prompt = self.prompt_ids(subtitle, question)
+            target = encode_text(self.tokenizer, answer + STOP_TEXT) + [self.eos_id]
+            seqs.append(self.embed(prompt + target, fused[b]))
+            labels.append(torch.tensor([-100] * len(prompt) + target))
+        length = max(len(x) for x in labels)
+        embeds = torch.zeros(len(seqs), length, self.llm_width, dtype=fused.dtype, device=fused.device)
+        mask = torch.zeros(len(seqs), length, dtype=torch.long, device=fused.device)
+        label_ids = torch.full((len(seqs), length), -100, dtype=torch.long, device=fused.device)
+        for b, (e, y) in enumerate(zip(seqs, labels)):
+            embeds[b, : len(e)] = e
+            label_ids[b, : len(y)] = y
+            mask[b, : len(y) - 1] = 1  # pad = eos in the reference, so the final eos is masked out of attention
+        return self.llm(inputs_embeds=embeds, attention_mask=mask, labels=label_ids).loss
+
+    # --- inference (the reference path the runtime is checked against) -------------------------
+
+    @torch.no_grad()
+    def generate(self, pixel_values, clips, subtitle: str, max_new_tokens: int = 32, question=None) -> list[int]:
+        """Greedy decoding for one clip; stops at eos or once the text holds the stop text. → new token ids."""
+        fused = self.encode(pixel_values[None], clips[None])[0]
+        embeds = self.embed(self.prompt_ids(subtitle, question), fused)[None]
+        out = self.llm(inputs_embeds=embeds, use_cache=True)
+        generated: list[int] = []
+        while True:
+            next_id = int(out.logits[0, -1].argmax())
+            if next_id == self.eos_id:
+                break
+            generated.append(next_id)
+            if len(generated) >= max_new_tokens or STOP_TEXT in self.tokenizer.decode(generated):
+                break
+            out = self.llm(input_ids=torch.tensor([[next_id]]), cache=out.cache, use_cache=True)
+        return generated
