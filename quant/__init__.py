@@ -1,0 +1,1 @@
+"""Quantization of bundles: GGUF ladder and ONNX precisions behind an accuracy gate."""

@@ -1,0 +1,32 @@
+import numpy as np
+import pytest
+
+from runtime.media import MediaError, read_clip
+from train.synth import write_clip
+
+
+def test_read_clip_samples_frames_and_trims_aac_padding(clip_path):
+    clip = read_clip(clip_path, num_frames=8, sample_rate=16000)
+    assert clip.frames.shape == (8, 120, 160, 3) and clip.frames.dtype == np.uint8
+    assert clip.num_video_frames == 75 and clip.has_audio
+    assert abs(clip.duration_s - 5.0) < 0.1
+    assert abs(clip.waveform.size - 5 * 16000) <= 16000 * 0.1
+    assert 0.01 < np.abs(clip.waveform).max() < 1.5  # the voice is there, not silence or garbage
+    # frames are distinct samples over time, not one frame repeated
+    assert not np.array_equal(clip.frames[0], clip.frames[-1])
+
+
+def test_clip_without_audio(media_dir):
+    path = write_clip(media_dir / "silent.mp4", seconds=1.0, audio=False)
+    clip = read_clip(path)
+    assert not clip.has_audio and clip.waveform.size == 0
+    assert clip.frames.shape[0] == 8  # 15 frames → 8 sampled
+
+
+def test_missing_and_corrupt_files_raise_media_error(tmp_path):
+    with pytest.raises(MediaError, match="not found"):
+        read_clip(tmp_path / "nope.mp4")
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"\x00\x01garbage" * 100)
+    with pytest.raises(MediaError):
+        read_clip(bad)

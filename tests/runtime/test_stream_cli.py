@@ -1,0 +1,43 @@
+"""`python -m runtime.stream` as a user runs it: JSON lines on stdout, one-line errors, no tracebacks."""
+
+import json
+
+from tests.conftest import run_cli
+
+
+def test_stream_prints_a_json_line_per_video(bundle_f16, clip_path):
+    result = run_cli("runtime.stream", "--video", str(clip_path), "--video", str(clip_path),
+                     "--bundle", str(bundle_f16), "--subtitle", "Fine. Whatever you say.", "--max-new-tokens", "8")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 2
+    record = json.loads(lines[0])
+    assert isinstance(record["labels"], list) and isinstance(record["text"], str)
+    assert set(record["timings_ms"]) >= {"decode", "vision", "audio", "fusion", "llm_prefill", "llm_decode", "total"}
+    assert 0 < len(record["token_ids"]) <= 8
+
+
+def _assert_one_line_error(result):
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = [x for x in result.stderr.strip().splitlines() if x]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+
+
+def test_missing_video(bundle_f16, tmp_path):
+    result = run_cli("runtime.stream", "--video", str(tmp_path / "missing.mp4"), "--bundle", str(bundle_f16))
+    _assert_one_line_error(result)
+    assert "not found" in result.stderr
+
+
+def test_corrupt_video_does_not_stop_the_next(bundle_f16, clip_path, tmp_path):
+    bad = tmp_path / "corrupt.mp4"
+    bad.write_bytes(clip_path.read_bytes()[:2000])  # a truncated download
+    result = run_cli("runtime.stream", "--video", str(bad), "--video", str(clip_path), "--bundle", str(bundle_f16),
+                     "--max-new-tokens", "4")
+    _assert_one_line_error(result)
+    assert len(result.stdout.strip().splitlines()) == 1  # the good file still answered
+
+
+def test_missing_bundle(tmp_path, clip_path):
+    _assert_one_line_error(run_cli("runtime.stream", "--video", str(clip_path), "--bundle", str(tmp_path / "none")))
