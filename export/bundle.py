@@ -146,7 +146,8 @@ def export_bundle(model: AffectGPT, out: str | Path, llm_type: str = "f16", name
                       vocab_size=int(hf_llm.get_input_embeddings().weight.shape[0])),
             preprocessing=model.cfg.preprocessing,
             prompt=PromptSpec(template=model.cfg.template, question=model.cfg.question, bos_token=BOS_TOKEN,
-                              eos_token=EOS_TOKEN, bos_id=model.bos_id, eos_id=model.eos_id),
+                              eos_token=EOS_TOKEN, bos_id=model.bos_id, eos_id=model.eos_id,
+                              inference_bos=model.cfg.inference_bos),
             files={
                 VISION: file_entry(tmp, VISION_GRAPH.file, "fp32"),
                 AUDIO: file_entry(tmp, AUDIO_GRAPH.file, "fp32"),

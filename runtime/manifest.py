@@ -75,6 +75,7 @@ class PromptSpec:
     bos_id: int
     eos_id: int
     stop_text: str = "###"
+    inference_bos: bool = False  # the reference trains with bos but answers without it
     placeholders: tuple[str, ...] = FUSED_ORDER
 
 

@@ -89,9 +89,9 @@ class Pipeline:
     # --- answering ------------------------------------------------------------------------------
 
     def prompt_pieces(self, fused: np.ndarray, subtitle: str, question: str | None = None) -> list:
-        """bos + text ids, with fused rows [1, H] at the placeholders, in prompt order."""
+        """Text ids with fused rows [1, H] at the placeholders, in prompt order (bos first if the manifest says so)."""
         p = self.manifest.prompt
-        pieces: list = [[p.bos_id]]
+        pieces: list = [[p.bos_id]] if p.inference_bos else []
         for seg in prompts.segments(p.template, subtitle, question or p.question):
             if prompts.is_placeholder(seg):
                 pieces.append(fused[FUSED_ORDER.index(seg)][None])

@@ -36,6 +36,7 @@ class ModelConfig:
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
     template: str = TEMPLATE
     question: str = OV_QUESTION
+    inference_bos: bool = False  # the reference prepends bos in training only
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2)

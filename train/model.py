@@ -144,9 +144,9 @@ class AffectGPT(nn.Module):
 
     # --- the embedding boundary: prompt segments + fused rows → inputs_embeds ----------------------
 
-    def prompt_ids(self, subtitle: str, question: str | None = None) -> list[int | str]:
-        """bos, then each text segment's ids, with placeholder names where the fused rows go."""
-        out: list[int | str] = [self.bos_id]
+    def prompt_ids(self, subtitle: str, question: str | None = None, bos: bool = True) -> list[int | str]:
+        """(bos), then each text segment's ids, with placeholder names where the fused rows go."""
+        out: list[int | str] = [self.bos_id] if bos else []
         for seg in segments(self.cfg.template, subtitle, question or self.cfg.question):
             out.extend([seg] if is_placeholder(seg) else encode_text(self.tokenizer, seg))
         return out
@@ -190,7 +190,8 @@ class AffectGPT(nn.Module):
     def generate(self, pixel_values, clips, subtitle: str, max_new_tokens: int = 32, question=None) -> list[int]:
         """Greedy decoding for one clip; stops at eos or once the text holds the stop text. → new token ids."""
         fused = self.encode(pixel_values[None], clips[None])[0]
-        embeds = self.embed(self.prompt_ids(subtitle, question), fused)[None]
+        ids = self.prompt_ids(subtitle, question, bos=self.cfg.inference_bos)
+        embeds = self.embed(ids, fused)[None]
         out = self.llm(inputs_embeds=embeds, use_cache=True)
         generated: list[int] = []
         while True:
