@@ -1,0 +1,60 @@
+"""Each metric on small hand-computed cases, edge cases included."""
+
+import pytest
+
+from benchmarks.metrics import benchmark_mean, best_epoch, hit_rate, labels_to_sentiment, ov_scores, sentiment_f1
+
+
+def test_hit_rate_skips_ground_truth_that_maps_to_nothing(wheel):
+    gt = {"a": "happy", "b": "happy", "c": "neutral"}
+    pred = {"a": ["happy", "excited"], "b": ["sad"], "c": ["happy"]}
+    result = hit_rate(wheel, gt, pred)
+    assert result["score"] == pytest.approx(0.5)
+    assert result["n"] == [2] * 5  # the neutral sample is skipped on every wheel
+
+
+def test_ov_f_from_averaged_p_and_r_with_empty_prediction(wheel):
+    gt = {"a": ["happy"], "b": ["happy"], "c": ["neutral"]}
+    pred = {"a": ["happy", "sad"], "b": [], "c": ["happy"]}
+    result = ov_scores(wheel, gt, pred)
+    # a: P = 1/2, R = 1; b: empty prediction, P = R = 0; c: skipped. P = .25, R = .5, F = 2·.25·.5/.75
+    assert result["precision"] == pytest.approx(0.25)
+    assert result["recall"] == pytest.approx(0.5)
+    assert result["score"] == pytest.approx(1 / 3)
+
+
+def test_ov_f_is_not_the_mean_of_per_sample_f(wheel):
+    gt = {"a": ["happy"], "b": ["happy", "sad"]}
+    pred = {"a": ["happy", "sad", "angry"], "b": ["happy"]}
+    result = ov_scores(wheel, gt, pred)
+    # a: P = 1/3, R = 1; b: P = 1, R = 1/2 → P = 2/3, R = 3/4, F = 12/17 (per-sample mean F would be 7/12)
+    assert result["precision"] == pytest.approx(2 / 3)
+    assert result["recall"] == pytest.approx(3 / 4)
+    assert result["score"] == pytest.approx(12 / 17)
+
+
+def test_ov_all_empty_predictions_score_zero(wheel):
+    assert ov_scores(wheel, {"a": ["sad"]}, {"a": []})["score"] == 0.0
+
+
+def test_sentiment_f1_drops_zero_valence_and_neutral_counts_as_negative():
+    gt = {"a": 1.2, "b": -0.8, "c": 0.0, "d": 0.4}
+    pred = {"a": 1, "b": -1, "c": 1, "d": 0}
+    result = sentiment_f1(gt, pred)
+    # c dropped; truth [T, F, T], prediction [T, F, F]: both classes F1 = 2/3, weighted = 2/3
+    assert result["n"] == 3
+    assert result["score"] == pytest.approx(2 / 3)
+    assert result["accuracy"] == pytest.approx(2 / 3)
+
+
+def test_labels_to_sentiment_through_the_wheel_roots(wheel):
+    assert labels_to_sentiment(wheel, ["happy"]) == 1
+    assert labels_to_sentiment(wheel, ["sad", "angry"]) == -1
+    assert labels_to_sentiment(wheel, ["neutral"]) == 0
+    assert labels_to_sentiment(wheel, []) == 0
+
+
+def test_best_epoch_and_paper_mean():
+    assert best_epoch({"30": 0.5, "35": 0.7, "40": 0.7}) == ("35", 0.7)
+    paper = [78.54, 78.80, 55.65, 60.54, 81.30, 80.90, 88.49, 86.18, 62.52]
+    assert round(benchmark_mean({i: v / 100 for i, v in enumerate(paper)}), 2) == 74.77
