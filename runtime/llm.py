@@ -38,6 +38,7 @@ class Generation:
     prompt_tokens: int
     prefill_ms: float
     decode_ms: float
+    first_token_ms: float = 0.0  # prompt in → first token chosen
 
 
 class LLM:
@@ -80,6 +81,7 @@ class LLM:
         self._tokens = llama_cpp.llama_batch_init(n_batch, 0, 1)
         self._embeds = llama_cpp.llama_batch_init(n_batch, self.n_embd, 1)
         self._pos = 0
+        self._prefix: list[int] | None = None
 
     def close(self) -> None:
         if getattr(self, "ctx", None):
@@ -122,6 +124,7 @@ class LLM:
         """Forget the KV cache: the next window starts from position 0."""
         llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(self.ctx), True)
         self._pos = 0
+        self._prefix: list[int] | None = None
 
     def _decode(self, piece: Piece, start: int, end: int, logits_for: str) -> None:
         """Decode piece[start:end] at the next positions; logits_for is "all", "last" or "none"."""
@@ -170,23 +173,65 @@ class LLM:
                     rows.extend(self._logits(i) for i in range(end - start))
         return np.stack(rows) if all_logits else self._logits(-1)
 
-    def generate(self, pieces: Sequence[Piece], max_new_tokens: int, eos_id: int, stop_text: str = "") -> Generation:
-        """Greedy answer for a prompt made of token ids and embedding rows; starts from an empty context."""
-        self.reset()
+    def generate(self, pieces: Sequence[Piece], max_new_tokens: int, eos_id: int, stop_text: str = "",
+                 grammar: str | None = None) -> Generation:
+        """Greedy answer for a prompt made of token ids and embedding rows.
+
+        The KV state of a leading token piece equal to the previous call's is kept (the static start of the
+        prompt is evaluated once per stream). With `grammar` (GBNF), decoding is constrained to it.
+        """
+        pieces = [p for p in pieces if len(p)]
         t0 = time.perf_counter()
-        logits = self.feed(pieces)
+        rest = self._reuse_prefix(pieces)
+        logits = self.feed(rest) if rest else None
+        sampler = self._grammar_sampler(grammar) if grammar else None
         t1 = time.perf_counter()
+        first_token_ms = None
         ids: list[int] = []
         text_bytes = b""
-        while self._pos < self.n_ctx:
-            next_id = int(np.argmax(logits))
-            if next_id == eos_id or llama_cpp.llama_vocab_is_eog(self.vocab, next_id):
-                break
-            ids.append(next_id)
-            text_bytes += self.token_bytes(next_id)
-            if len(ids) >= max_new_tokens or (stop_text and stop_text.encode() in text_bytes):
-                break
-            logits = self.feed([[next_id]])
+        try:
+            while self._pos < self.n_ctx:
+                if sampler is not None:
+                    next_id = llama_cpp.llama_sampler_sample(sampler, self.ctx, -1)
+                else:
+                    next_id = int(np.argmax(logits))
+                if first_token_ms is None:
+                    first_token_ms = (time.perf_counter() - t0) * 1e3
+                if next_id == eos_id or llama_cpp.llama_vocab_is_eog(self.vocab, next_id):
+                    break
+                ids.append(next_id)
+                text_bytes += self.token_bytes(next_id)
+                if len(ids) >= max_new_tokens or (stop_text and stop_text.encode() in text_bytes):
+                    break
+                logits = self.feed([[next_id]])
+        finally:
+            if sampler is not None:
+                llama_cpp.llama_sampler_free(sampler)
         t2 = time.perf_counter()
         return Generation(ids, text_bytes.decode("utf-8", errors="replace"), sum(len(p) for p in pieces),
-                          (t1 - t0) * 1e3, (t2 - t1) * 1e3)
+                          (t1 - t0) * 1e3, (t2 - t1) * 1e3, first_token_ms or 0.0)
+
+    def _reuse_prefix(self, pieces: list) -> list:
+        """Keep the KV state of the first piece when it is the same token list as last time."""
+        first = pieces[0] if pieces and not isinstance(pieces[0], np.ndarray) else None
+        if first is not None and self._prefix == list(first) and self._pos >= len(first):
+            llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(self.ctx), 0, len(first), -1)
+            self._pos = len(first)
+            return pieces[1:] if len(pieces) > 1 else []
+        self.reset()
+        if first is not None and len(pieces) > 1:
+            self.feed([first])
+            self._prefix = list(first)
+            return pieces[1:]
+        return pieces
+
+    def _grammar_sampler(self, grammar: str):
+        params = llama_cpp.llama_sampler_chain_default_params()
+        chain = llama_cpp.llama_sampler_chain_init(params)
+        rule = llama_cpp.llama_sampler_init_grammar(self.vocab, grammar.encode(), b"root")
+        if not rule:
+            llama_cpp.llama_sampler_free(chain)
+            raise LLMError("llama.cpp rejected the answer grammar")
+        llama_cpp.llama_sampler_chain_add(chain, rule)
+        llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_greedy())
+        return chain

@@ -96,7 +96,11 @@ class Pipeline:
             if prompts.is_placeholder(seg):
                 pieces.append(fused[FUSED_ORDER.index(seg)][None])
             elif seg:
-                pieces.append(self.llm.tokenize(seg))
+                ids = self.llm.tokenize(seg)
+                if pieces and isinstance(pieces[-1], list):  # bos joins the static start of the prompt
+                    pieces[-1] = pieces[-1] + ids
+                else:
+                    pieces.append(ids)
         return pieces
 
     def features(self, clip: Clip, timings: dict[str, float]) -> np.ndarray:
@@ -114,19 +118,25 @@ class Pipeline:
         _, timings["fusion"] = _lap(t)
         return fused
 
+    def answer_fused(self, fused: np.ndarray, subtitle: str = "", question: str | None = None,
+                     grammar: str | None = None, max_new_tokens: int | None = None):
+        """Fused rows [3, H] → (generation, cleaned text, labels)."""
+        p = self.manifest.prompt
+        gen = self.llm.generate(self.prompt_pieces(fused, subtitle, question), max_new_tokens or self.options.max_new_tokens,
+                                p.eos_id, p.stop_text, grammar=grammar)
+        text = prompts.clean_answer(gen.text, p.stop_text)
+        return gen, text, prompts.parse_labels(text)
+
     def answer_clip(self, clip: Clip, subtitle: str = "", question: str | None = None,
                     timings: dict[str, float] | None = None) -> Answer:
         timings = dict(timings or {})
         start = time.perf_counter()
         fused = self.features(clip, timings)
-        gen = self.llm.generate(self.prompt_pieces(fused, subtitle, question), self.options.max_new_tokens,
-                                self.manifest.prompt.eos_id, self.manifest.prompt.stop_text)
+        gen, text, labels = self.answer_fused(fused, subtitle, question)
         timings["llm_prefill"] = gen.prefill_ms
         timings["llm_decode"] = gen.decode_ms
         timings["total"] = timings.get("decode", 0.0) + (time.perf_counter() - start) * 1e3
-        text = prompts.clean_answer(gen.text, self.manifest.prompt.stop_text)
-        return Answer(text, prompts.parse_labels(text), gen.ids, gen.prompt_tokens,
-                      {k: round(v, 3) for k, v in timings.items()})
+        return Answer(text, labels, gen.ids, gen.prompt_tokens, {k: round(v, 3) for k, v in timings.items()})
 
     def answer_file(self, path: str | Path, subtitle: str = "", question: str | None = None) -> Answer:
         t = time.perf_counter()

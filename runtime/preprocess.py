@@ -50,8 +50,8 @@ def resize_rgb(image: np.ndarray, size: int) -> np.ndarray:
     return frame.reformat(width=size, height=size, interpolation="BILINEAR").to_ndarray()
 
 
-def pixel_values(frames: np.ndarray, prep: Preprocessing) -> np.ndarray:
-    """[N, H, W, 3] uint8 RGB (any size) → [N, 3, S, S] float32, normalised for the vision encoder."""
+def pixel_values(frames, prep: Preprocessing) -> np.ndarray:
+    """N RGB uint8 frames [H, W, 3] (an array or a list; any sizes) → [N, 3, S, S] float32, normalised."""
     frames = np.stack([resize_rgb(f, prep.image_size) for f in frames])
     if prep.channel_order == "bgr":
         frames = frames[..., ::-1]
@@ -60,18 +60,30 @@ def pixel_values(frames: np.ndarray, prep: Preprocessing) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
 
-def audio_clips(waveform: np.ndarray, prep: Preprocessing) -> np.ndarray:
-    """[T] float32 mono at prep.sample_rate → [num_clips, clip_samples] float32."""
-    waveform = np.asarray(waveform, np.float32).reshape(-1)
-    n = prep.clip_samples
-    if waveform.size < n:
-        waveform = np.pad(waveform, (0, n - waveform.size))
-    clips = np.zeros((prep.num_clips, n), np.float32)
-    for k, (start, end) in enumerate(clip_spans(waveform.size, prep)):
-        piece = waveform[start:end]
-        clips[k, : piece.size] = piece
+def normalize_clips(clips: np.ndarray, prep: Preprocessing) -> np.ndarray:
+    """[K, samples] → zero mean, unit variance per clip (when the preprocessing asks for it)."""
+    clips = np.asarray(clips, np.float32)
     if prep.audio_normalize:
         mean = clips.mean(axis=1, keepdims=True)
         var = clips.var(axis=1, keepdims=True)
         clips = (clips - mean) / np.sqrt(var + 1e-7)
     return clips.astype(np.float32)
+
+
+def cut_clips(waveform: np.ndarray, prep: Preprocessing) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """[T] float32 mono → (raw clips [num_clips, clip_samples], their spans in the padded waveform)."""
+    waveform = np.asarray(waveform, np.float32).reshape(-1)
+    n = prep.clip_samples
+    if waveform.size < n:
+        waveform = np.pad(waveform, (0, n - waveform.size))
+    spans = clip_spans(waveform.size, prep)
+    clips = np.zeros((prep.num_clips, n), np.float32)
+    for k, (start, end) in enumerate(spans):
+        piece = waveform[start:end]
+        clips[k, : piece.size] = piece
+    return clips, spans
+
+
+def audio_clips(waveform: np.ndarray, prep: Preprocessing) -> np.ndarray:
+    """[T] float32 mono at prep.sample_rate → [num_clips, clip_samples] float32, ready for the audio encoder."""
+    return normalize_clips(cut_clips(waveform, prep)[0], prep)

@@ -1,8 +1,12 @@
-"""Command line: answer on media with a bundle, one JSON object per line on stdout.
+"""Command line: emotion answers on live or recorded media, one JSON object per window.
 
-    python -m runtime.stream --video clip.mp4 --bundle bundles/tiny --subtitle "I can't believe it."
+    python -m runtime.stream --camera 0 --mic default --bundle B            # USB / CSI camera + microphone
+    python -m runtime.stream --url rtsp://cam.local/stream --reconnect       # IP camera
+    python -m runtime.stream --video clip.mp4 --subtitle "I can't believe it."
+    python -m runtime.stream --clip a.mp4 --clip b.mp4                        # one answer per whole clip
 
-Errors are one line on stderr and a non-zero exit status; stdout carries only JSON.
+Exit status: 0 done; 1 the bundle or an input could not be opened, or a clip failed; 2 bad arguments;
+130 interrupted (Ctrl-C), after the last window and the summary are written.
 """
 
 from __future__ import annotations
@@ -17,10 +21,11 @@ from runtime.encoders import EncoderError
 from runtime.llm import LLMError
 from runtime.manifest import BundleError
 from runtime.media import MediaError
+from runtime.outputs import JsonLines, Readable
 from runtime.pipeline import Pipeline, RuntimeOptions
+from runtime.sources import SourceError
 
-EXIT_USAGE = 2
-EXIT_FAILED = 1
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def default_bundle() -> str | None:
@@ -29,17 +34,78 @@ def default_bundle() -> str | None:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="python -m runtime.stream", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--video", action="append", required=True, metavar="FILE",
-                    help="a media file any av/FFmpeg build reads (repeat for several)")
-    ap.add_argument("--bundle", default=default_bundle(), metavar="DIR",
-                    help="bundle folder (default: $AFFECTGPT_BUNDLE)")
-    ap.add_argument("--subtitle", default="", help="what is said in the clip (text inserted into the prompt)")
-    ap.add_argument("--max-new-tokens", type=int, default=64)
+    ap = argparse.ArgumentParser(prog="python -m runtime.stream", description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog=__doc__.split("\n\n", 1)[1])
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--camera", type=int, metavar="N", help="V4L2 camera /dev/videoN")
+    src.add_argument("--video", metavar="FILE", help="a media file, answered window by window")
+    src.add_argument("--url", help="a network stream: rtsp://, udp://, http://, srt:// ...")
+    src.add_argument("--input", metavar="SPEC", help="any FFmpeg input, with --format (e.g. lavfi testsrc)")
+    src.add_argument("--clip", action="append", metavar="FILE", help="answer each whole file once (repeatable)")
+    ap.add_argument("--format", help="FFmpeg input format of --input (lavfi, v4l2, mpegts, ...)")
+    ap.add_argument("--mic", metavar="DEVICE", help="ALSA microphone (e.g. default, hw:1,0); no audio without it for --camera")
+    ap.add_argument("--audio-input", metavar="SPEC", help="a separate audio input, with --audio-format")
+    ap.add_argument("--audio-format")
+    ap.add_argument("--width", type=int)
+    ap.add_argument("--height", type=int)
+    ap.add_argument("--fps", type=float)
+    ap.add_argument("--loop", action="store_true", help="--video: start again at the end")
+    ap.add_argument("--realtime", action="store_true", help="--video: read at 1× speed, as a camera would deliver")
+    ap.add_argument("--reconnect", action="store_true", help="live inputs: reopen after a drop or the end")
+    ap.add_argument("--bundle", default=default_bundle(), metavar="DIR", help="bundle folder (default: $AFFECTGPT_BUNDLE)")
+    ap.add_argument("--window", type=float, default=4.0, metavar="S", help="window length in seconds (default 4)")
+    ap.add_argument("--hop", type=float, default=2.0, metavar="S", help="seconds between window starts (default 2)")
+    ap.add_argument("--task", choices=("labels", "describe"), default="labels")
+    ap.add_argument("--subtitle", default="", help="what is said (text inserted into the prompt)")
+    ap.add_argument("--max-new-tokens", type=int, default=None)
+    ap.add_argument("--no-face-crop", action="store_true", help="encode full frames")
+    ap.add_argument("--no-feature-reuse", action="store_true", help="encode every frame and clip of every window")
+    ap.add_argument("--max-windows", type=int, help="stop after this many windows")
+    ap.add_argument("--queue", type=int, default=2, help="windows waiting for the encoders (default 2)")
+    drop = ap.add_mutually_exclusive_group()
+    drop.add_argument("--drop", dest="drop", action="store_true", default=None, help="drop stale windows (default for live inputs)")
+    drop.add_argument("--no-drop", dest="drop", action="store_false", help="never drop: wait for the LLM")
+    out = ap.add_mutually_exclusive_group()
+    out.add_argument("--json", dest="json", action="store_true", default=None, help="JSON lines (default when stdout is not a terminal)")
+    out.add_argument("--text", dest="json", action="store_false", help="a readable line per window")
+    ap.add_argument("--profile", action="store_true", help="print p50 / p95 / p99 per stage at exit (stderr)")
     ap.add_argument("--threads", type=int, default=None, help="CPU threads for ONNX Runtime and llama.cpp")
     ap.add_argument("--ctx", type=int, default=2048, help="LLM context length")
     ap.add_argument("--skip-hash", action="store_true", help="skip the sha256 check of the bundle files at load")
     return ap.parse_args(argv)
+
+
+def input_specs(args) -> list:
+    from runtime import sources
+
+    if args.camera is not None:
+        specs = [sources.camera(args.camera, args.width, args.height, args.fps)]
+    elif args.video:
+        specs = [sources.media_file(args.video, loop=args.loop, realtime=args.realtime)]
+    elif args.url:
+        specs = [sources.network(args.url, reconnect=args.reconnect)]
+    else:
+        specs = [sources.generic(args.input, args.format, audio=not (args.mic or args.audio_input))]
+    if args.mic:
+        specs.append(sources.microphone(args.mic))
+    elif args.audio_input:
+        specs.append(sources.generic(args.audio_input, args.audio_format, video=False))
+    return specs
+
+
+def run_clips(pipeline: Pipeline, args, writer) -> int:
+    status = EXIT_OK
+    for clip in args.clip:
+        try:
+            answer = pipeline.answer_file(clip, args.subtitle)
+        except (MediaError, EncoderError, LLMError) as err:  # one bad file never stops the others
+            print(f"error: {err}", file=sys.stderr)
+            status = EXIT_FAILED
+            continue
+        writer.window({"source": str(Path(clip)), **answer.to_dict()}) if args.json else print(
+            f"{clip}: {', '.join(answer.labels) or answer.text}")
+    return status
 
 
 def main(argv=None) -> int:
@@ -47,26 +113,40 @@ def main(argv=None) -> int:
     if not args.bundle:
         print("error: no bundle given: pass --bundle DIR or set AFFECTGPT_BUNDLE", file=sys.stderr)
         return EXIT_USAGE
-    options = RuntimeOptions(threads=args.threads, max_new_tokens=args.max_new_tokens, n_ctx=args.ctx,
-                             verify_hashes=not args.skip_hash)
+    if args.input and not args.format and "://" not in args.input and not os.path.exists(args.input):
+        print(f"error: input not found: {args.input} (pass --format for a device or lavfi graph)", file=sys.stderr)
+        return EXIT_USAGE
+    if args.json is None:
+        args.json = not sys.stdout.isatty()
+    writer = JsonLines() if args.json else Readable()
+    max_new = args.max_new_tokens or (48 if args.task == "labels" else 256)
+    options = RuntimeOptions(threads=args.threads, max_new_tokens=max_new, n_ctx=args.ctx, verify_hashes=not args.skip_hash)
     try:
         pipeline = Pipeline(args.bundle, options)
     except (BundleError, EncoderError, LLMError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_FAILED
-    status = 0
-    for video in args.video:
-        try:
-            answer = pipeline.answer_file(video, args.subtitle)
-        except (MediaError, EncoderError, LLMError) as err:
-            # one bad file never stops the others
-            print(f"error: {err}", file=sys.stderr)
-            status = EXIT_FAILED
-            continue
-        record = {"source": str(Path(video)), **answer.to_dict()}
-        print(json.dumps(record), flush=True)
+    if args.clip:
+        return run_clips(pipeline, args, writer)
+
+    from runtime.live import Stream, StreamOptions
+
+    stream_options = StreamOptions(window_s=args.window, hop_s=args.hop, task=args.task, subtitle=args.subtitle,
+                                   max_new_tokens=max_new, face_crop=not args.no_face_crop, queue_size=max(1, args.queue),
+                                   drop=args.drop, max_windows=args.max_windows, reuse_features=not args.no_feature_reuse)
+    try:
+        stream = Stream(pipeline, input_specs(args), stream_options, writer)
+    except (SourceError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    summary = stream.run()
+    writer.summary(summary)
+    if args.profile:
+        print(stream.profile.table(summary["windows_per_s"], summary["dropped"]), file=sys.stderr)
     pipeline.close()
-    return status
+    if summary["interrupted"]:
+        return EXIT_INTERRUPTED
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -39,8 +39,9 @@ def _face_frame(h: int, w: int, t: float, rng_tone: np.ndarray, smile: float) ->
 
 
 def write_clip(path: str | Path, seconds: float = 4.0, fps: int = 15, size: tuple[int, int] = (160, 120),
-               seed: int = 0, audio: bool = True, sample_rate: int = 16000) -> Path:
-    """Write an H.264 (+ AAC when `audio`) mp4 of a synthetic speaking face. → the path."""
+               seed: int = 0, audio: bool = True, sample_rate: int = 16000, gop: int = 0) -> Path:
+    """Write an H.264 (+ AAC when `audio`) file of a synthetic speaking face (container from the suffix:
+    .mp4, .ts, .mkv ...). `gop` > 0 puts a keyframe every `gop` frames (streams joined mid-way). → the path."""
     rng = np.random.default_rng(seed)
     w, h = size
     tone = rng.uniform(40, 220, size=(2, 3))
@@ -51,6 +52,8 @@ def write_clip(path: str | Path, seconds: float = 4.0, fps: int = 15, size: tupl
         vstream = out.add_stream("libx264", rate=fps)
         vstream.width, vstream.height, vstream.pix_fmt = w, h, "yuv420p"
         vstream.options = {"preset": "ultrafast"}
+        if gop:
+            vstream.codec_context.gop_size = gop
         astream = out.add_stream("aac", rate=sample_rate) if audio else None
         if astream is not None:
             astream.layout = "mono"

@@ -11,7 +11,7 @@ def test_export_from_a_checkpoint_then_answer(tiny_checkpoint, clip_path, tmp_pa
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["bytes"]["llm"] > 0 and summary["parity"]["llm-f16.gguf.top1_agreement"] == 1.0
-    answer = run_cli("runtime.stream", "--video", str(clip_path), "--bundle", str(out), "--max-new-tokens", "4")
+    answer = run_cli("runtime.stream", "--clip", str(clip_path), "--bundle", str(out), "--max-new-tokens", "4")
     assert answer.returncode == 0, answer.stderr
     assert "labels" in json.loads(answer.stdout)
 

@@ -5,8 +5,8 @@ import json
 from tests.conftest import run_cli
 
 
-def test_stream_prints_a_json_line_per_video(bundle_f16, clip_path):
-    result = run_cli("runtime.stream", "--video", str(clip_path), "--video", str(clip_path),
+def test_whole_clips_print_a_json_line_each(bundle_f16, clip_path):
+    result = run_cli("runtime.stream", "--clip", str(clip_path), "--clip", str(clip_path),
                      "--bundle", str(bundle_f16), "--subtitle", "Fine. Whatever you say.", "--max-new-tokens", "8")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
@@ -25,7 +25,7 @@ def _assert_one_line_error(result):
 
 
 def test_missing_video(bundle_f16, tmp_path):
-    result = run_cli("runtime.stream", "--video", str(tmp_path / "missing.mp4"), "--bundle", str(bundle_f16))
+    result = run_cli("runtime.stream", "--clip", str(tmp_path / "missing.mp4"), "--bundle", str(bundle_f16))
     _assert_one_line_error(result)
     assert "not found" in result.stderr
 
@@ -33,11 +33,11 @@ def test_missing_video(bundle_f16, tmp_path):
 def test_corrupt_video_does_not_stop_the_next(bundle_f16, clip_path, tmp_path):
     bad = tmp_path / "corrupt.mp4"
     bad.write_bytes(clip_path.read_bytes()[:2000])  # a truncated download
-    result = run_cli("runtime.stream", "--video", str(bad), "--video", str(clip_path), "--bundle", str(bundle_f16),
+    result = run_cli("runtime.stream", "--clip", str(bad), "--clip", str(clip_path), "--bundle", str(bundle_f16),
                      "--max-new-tokens", "4")
     _assert_one_line_error(result)
     assert len(result.stdout.strip().splitlines()) == 1  # the good file still answered
 
 
 def test_missing_bundle(tmp_path, clip_path):
-    _assert_one_line_error(run_cli("runtime.stream", "--video", str(clip_path), "--bundle", str(tmp_path / "none")))
+    _assert_one_line_error(run_cli("runtime.stream", "--clip", str(clip_path), "--bundle", str(tmp_path / "none")))

@@ -1,0 +1,50 @@
+"""Face crop before the vision encoder (the reference encodes face crops): the largest face OpenCV's Haar
+cascade finds, as a square with a margin; the full frame when there is none.
+
+OpenCV is optional (extra `face`: opencv-python-headless < 5, whose wheels still ship the cascades).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+MARGIN = 0.25  # around the detected box: the cascade box is tight, the reference's aligned crops are not
+DETECT_WIDTH = 320  # detect on a downscaled grey copy; crop from the full frame
+
+
+class FaceDetector:
+    def __init__(self):
+        try:
+            import cv2
+        except ImportError:
+            raise ImportError("face crops need OpenCV: pip install 'affectgpt-edge[face]'") from None
+        path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
+        self.cv2 = cv2
+        self.cascade = cv2.CascadeClassifier(path)
+        if self.cascade.empty():
+            raise ImportError(f"OpenCV has no Haar cascade at {path} (opencv-python-headless >= 5 dropped them)")
+
+    def largest(self, rgb: np.ndarray) -> tuple[int, int, int, int] | None:
+        """(x, y, w, h) of the largest face in full-frame pixels, or None."""
+        h, w = rgb.shape[:2]
+        scale = min(1.0, DETECT_WIDTH / w)
+        small = self.cv2.resize(rgb, (int(w * scale), int(h * scale))) if scale < 1 else rgb
+        grey = self.cv2.cvtColor(small, self.cv2.COLOR_RGB2GRAY)
+        faces = self.cascade.detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5, minSize=(24, 24))
+        if len(faces) == 0:
+            return None
+        x, y, fw, fh = max(faces, key=lambda f: f[2] * f[3])
+        return int(x / scale), int(y / scale), int(fw / scale), int(fh / scale)
+
+    def crop(self, rgb: np.ndarray) -> tuple[np.ndarray, bool]:
+        """→ (square crop around the largest face, True), or (the full frame, False)."""
+        box = self.largest(rgb)
+        if box is None:
+            return rgb, False
+        x, y, w, h = box
+        side = int(max(w, h) * (1 + 2 * MARGIN))
+        cx, cy = x + w // 2, y + h // 2
+        H, W = rgb.shape[:2]
+        x0, y0 = max(0, cx - side // 2), max(0, cy - side // 2)
+        x1, y1 = min(W, x0 + side), min(H, y0 + side)
+        return np.ascontiguousarray(rgb[y0:y1, x0:x1]), True
