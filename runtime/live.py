@@ -44,6 +44,9 @@ class StreamOptions:
     max_windows: int | None = None
     reuse_features: bool = True
     warmup: bool = True
+    vad: str = "off"  # "mark": say whether a window holds speech; "skip": also leave silent windows unanswered
+    asr: bool = False  # subtitles from the window's audio (overrides `subtitle`)
+    threads: int = 1  # for the speech stages
 
 
 class FeatureCache:
@@ -77,6 +80,15 @@ class Stream:
                 self.detector = FaceDetector()
             except ImportError:
                 self.detector = None  # output says face: null
+        self.vad = self.asr = None
+        if options.vad != "off":
+            from runtime.speech import VoiceActivity
+
+            self.vad = VoiceActivity(options.threads)
+        if options.asr:
+            from runtime.speech import Transcriber
+
+            self.asr = Transcriber(options.threads)
         self._lock = threading.Lock()
         self.readers = [Reader(s, self._on_frame, self._on_audio, self.stop, self.prep.sample_rate) for s in specs]
         if not any(r.has_video for r in self.readers):
@@ -89,7 +101,7 @@ class Stream:
         self.fused_q: queue.Queue = queue.Queue(maxsize=1)
         self.cache = FeatureCache()
         self.profile = Profile()
-        self.counts = {"windows": 0, "answered": 0, "dropped": 0, "failed": 0}
+        self.counts = {"windows": 0, "answered": 0, "dropped": 0, "failed": 0, "silent": 0}
         self.question = OV_QUESTION if options.task == "labels" else DESCRIPTION_QUESTION
         self.grammar = LABELS_GRAMMAR if options.task == "labels" else None
         self.first_result_s: float | None = None
@@ -179,12 +191,30 @@ class Stream:
                 return
             w, ready = item
             try:
+                speech, subtitle, speech_ms = self.listen(w)
+                if speech is False and self.options.vad == "skip":
+                    self.counts["silent"] += 1
+                    self.writer.window(self._record(w, speech=False, subtitle=subtitle, timings=speech_ms, skipped="silent"))
+                    continue
                 fused, timings, face = self.encode(w)
             except Exception as err:  # a bad window is skipped and counted, never fatal
                 self.counts["failed"] += 1
                 self.writer.window(self._record(w, error=f"{type(err).__name__}: {err}"))
                 continue
-            self._put(self.fused_q, (w, ready, fused, timings, face))
+            self._put(self.fused_q, (w, ready, fused, {**speech_ms, **timings}, face, speech, subtitle))
+
+    def listen(self, w: Window) -> tuple[bool | None, str, dict]:
+        """Voice activity and subtitle of a window (None / the fixed subtitle when those stages are off)."""
+        timings, speech, subtitle = {}, None, self.options.subtitle
+        if self.vad is not None and w.has_audio:
+            t = time.perf_counter()
+            speech = self.vad.speech_fraction(w.waveform) >= 0.1
+            timings["vad"] = (time.perf_counter() - t) * 1e3
+        if self.asr is not None and w.has_audio and speech is not False:
+            t = time.perf_counter()
+            subtitle = self.asr.transcribe(w.waveform)
+            timings["asr"] = (time.perf_counter() - t) * 1e3
+        return speech, subtitle, timings
 
     # --- LLM stage ----------------------------------------------------------------------------------
 
@@ -193,9 +223,9 @@ class Stream:
             item = self.fused_q.get()
             if item is _END:
                 return
-            w, ready, fused, timings, face = item
+            w, ready, fused, timings, face, speech, subtitle = item
             try:
-                gen, text, labels = self.pipeline.answer_fused(fused, self.options.subtitle, self.question,
+                gen, text, labels = self.pipeline.answer_fused(fused, subtitle, self.question,
                                                                self.grammar, self.options.max_new_tokens)
             except Exception as err:
                 self.counts["failed"] += 1
@@ -207,15 +237,20 @@ class Stream:
             self.counts["answered"] += 1
             if self.first_result_s is None:
                 self.first_result_s = time.perf_counter() - self._t_start
-            self.writer.window(self._record(w, text=text, labels=labels, face=face, timings=timings, tokens=len(gen.ids)))
+            self.writer.window(self._record(w, text=text, labels=labels, face=face, timings=timings, tokens=len(gen.ids),
+                                            speech=speech, subtitle=subtitle))
 
-    def _record(self, w: Window, text="", labels=(), face=None, timings=None, tokens=0, error=None) -> dict:
+    def _record(self, w: Window, text="", labels=(), face=None, timings=None, tokens=0, error=None,
+                speech=None, subtitle=None, skipped=None) -> dict:
         record = {"window": w.index, "start": round(w.start, 3), "end": round(w.end, 3), "partial": w.partial,
                   "labels": list(labels), "sentiment": sentiment(list(labels)), "text": text, "face": face,
-                  "speech": None, "subtitle": self.options.subtitle, "dropped": self.counts["dropped"],
-                  "tokens": tokens, "timings_ms": {k: round(v, 3) for k, v in (timings or {}).items()}}
+                  "speech": speech, "subtitle": self.options.subtitle if subtitle is None else subtitle,
+                  "dropped": self.counts["dropped"], "tokens": tokens,
+                  "timings_ms": {k: round(v, 3) for k, v in (timings or {}).items()}}
         if error:
             record["error"] = error
+        if skipped:
+            record["skipped"] = skipped
         return record
 
     # --- running ------------------------------------------------------------------------------------

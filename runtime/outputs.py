@@ -28,8 +28,8 @@ class Readable:
         self.out = out
 
     def window(self, r: dict) -> None:
-        if r.get("error"):
-            line = f"[{_clock(r['start'])}–{_clock(r['end'])}] skipped: {r['error']}"
+        if r.get("error") or r.get("skipped"):
+            line = f"[{_clock(r['start'])}–{_clock(r['end'])}] skipped: {r.get('error') or r.get('skipped')}"
         else:
             what = ", ".join(r["labels"]) if r["labels"] else r["text"]
             face = "face" if r["face"] else "no face" if r["face"] is False else ""
@@ -40,5 +40,6 @@ class Readable:
 
     def summary(self, s: dict) -> None:
         self.out.write(f"{s['windows']} windows, {s['answered']} answered, {s['dropped']} dropped, "
-                       f"{s['failed']} failed, {s['corrupt_packets']} corrupt packets in {s['elapsed_s']:.1f} s\n")
+                       f"{s['failed']} failed, {s['silent']} silent, {s['corrupt_packets']} corrupt packets "
+                       f"in {s['elapsed_s']:.1f} s\n")
         self.out.flush()

@@ -61,6 +61,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--max-new-tokens", type=int, default=None)
     ap.add_argument("--no-face-crop", action="store_true", help="encode full frames")
     ap.add_argument("--no-feature-reuse", action="store_true", help="encode every frame and clip of every window")
+    ap.add_argument("--vad", choices=("off", "mark", "skip"), default="off",
+                    help="voice activity (silero-vad): mark windows with speech: true/false, or skip silent ones")
+    ap.add_argument("--asr", action="store_true", help="subtitles from the audio with Whisper tiny.en (extra asr)")
     ap.add_argument("--max-windows", type=int, help="stop after this many windows")
     ap.add_argument("--queue", type=int, default=2, help="windows waiting for the encoders (default 2)")
     drop = ap.add_mutually_exclusive_group()
@@ -133,10 +136,11 @@ def main(argv=None) -> int:
 
     stream_options = StreamOptions(window_s=args.window, hop_s=args.hop, task=args.task, subtitle=args.subtitle,
                                    max_new_tokens=max_new, face_crop=not args.no_face_crop, queue_size=max(1, args.queue),
-                                   drop=args.drop, max_windows=args.max_windows, reuse_features=not args.no_feature_reuse)
+                                   drop=args.drop, max_windows=args.max_windows, reuse_features=not args.no_feature_reuse,
+                                   vad=args.vad, asr=args.asr, threads=args.threads or 1)
     try:
         stream = Stream(pipeline, input_specs(args), stream_options, writer)
-    except (SourceError, ValueError) as err:
+    except (SourceError, ValueError, ImportError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_FAILED
     summary = stream.run()

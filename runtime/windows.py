@@ -57,6 +57,7 @@ class Windower:
         self._audio = np.zeros(0, np.float32)
         self._audio_base = 0  # absolute sample index of self._audio[0]
         self._audio_end = 0  # absolute sample index just past the last sample received
+        self._emitted_end = 0.0  # end of the last window handed out
 
     def _schedule(self, until: float) -> None:
         while self._next_index * self.hop <= until:
@@ -116,6 +117,7 @@ class Windower:
             if not (frames_ready and audio_ready):
                 break
             done.append(self._emit(self._open.pop(0), partial=False))
+            self._emitted_end = done[-1].end
         self._trim_audio()
         return done
 
@@ -127,10 +129,12 @@ class Windower:
             self._audio_base += drop
 
     def flush(self) -> list[Window]:
-        """End of input: the oldest window that has begun and is not out yet, filled with what there is."""
+        """End of input: the oldest window that has begun, filled with what there is — unless the windows
+        already out cover the input to its end."""
         begun = [w for w in self._open if w.start <= self._video_time]
         self._open.clear()
-        if self._last_frame is None or not begun:
+        covered = self._emitted_end > 0 and self._emitted_end >= self._video_time
+        if self._last_frame is None or not begun or covered:
             return []
         return [self._emit(begun[0], partial=True)]
 

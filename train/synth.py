@@ -39,9 +39,11 @@ def _face_frame(h: int, w: int, t: float, rng_tone: np.ndarray, smile: float) ->
 
 
 def write_clip(path: str | Path, seconds: float = 4.0, fps: int = 15, size: tuple[int, int] = (160, 120),
-               seed: int = 0, audio: bool = True, sample_rate: int = 16000, gop: int = 0) -> Path:
+               seed: int = 0, audio: bool = True, sample_rate: int = 16000, gop: int = 0,
+               waveform: np.ndarray | None = None) -> Path:
     """Write an H.264 (+ AAC when `audio`) file of a synthetic speaking face (container from the suffix:
-    .mp4, .ts, .mkv ...). `gop` > 0 puts a keyframe every `gop` frames (streams joined mid-way). → the path."""
+    .mp4, .ts, .mkv ...). `gop` > 0 puts a keyframe every `gop` frames (streams joined mid-way). `waveform`
+    (16 kHz mono) replaces the synthetic voice, e.g. real speech. → the path."""
     rng = np.random.default_rng(seed)
     w, h = size
     tone = rng.uniform(40, 220, size=(2, 3))
@@ -70,6 +72,9 @@ def write_clip(path: str | Path, seconds: float = 4.0, fps: int = 15, size: tupl
             phase = 2 * np.pi * np.cumsum(f0) / sample_rate
             voice = sum(np.sin(k * phase) / k for k in range(1, 6)) * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t) ** 2)
             wave = (0.2 * voice + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
+            if waveform is not None:
+                wave = np.zeros(t.size, np.float32)
+                wave[: min(t.size, waveform.size)] = waveform[: t.size]
             block = 1024
             for start in range(0, wave.size, block):
                 chunk = wave[start : start + block][None]
