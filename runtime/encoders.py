@@ -1,6 +1,7 @@
-"""The encoder stage: vision.onnx, audio.onnx and fusion.onnx in ONNX Runtime.
+"""The encoder stage: vision, audio and fusion graphs, in ONNX Runtime (CPU, CUDA, TensorRT provider) or as
+TensorRT engines.
 
-fusion.onnx ends exactly at the embedding boundary: three rows (multi, audio, face) of the LLM's width.
+fusion ends exactly at the embedding boundary: three rows (multi, audio, face) of the LLM's width.
 """
 
 from __future__ import annotations
@@ -10,27 +11,30 @@ import os
 import numpy as np
 import onnxruntime as ort
 
+from runtime.backends import BackendError, TensorRTModel, check_provider, ort_providers
+
 
 class EncoderError(RuntimeError):
     pass
 
 
 class OnnxModel:
-    """One ONNX file in one ONNX Runtime session; records the provider that actually runs it."""
+    """One ONNX file in one ONNX Runtime session; refuses a silent fall-back to another provider."""
 
-    def __init__(self, path: str | os.PathLike, threads: int | None = None,
-                 providers: tuple[str, ...] = ("CPUExecutionProvider",)):
+    def __init__(self, path: str | os.PathLike, threads: int | None = None, backend: str = "ort-cpu"):
         options = ort.SessionOptions()
         options.log_severity_level = 3
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
+        providers = ort_providers(backend)
         try:
-            self.session = ort.InferenceSession(str(path), options, providers=list(providers))
+            self.session = ort.InferenceSession(str(path), options, providers=providers)
         except Exception as err:  # ORT raises its own Fail / InvalidProtobuf types
             raise EncoderError(f"ONNX Runtime cannot load {path}: {err}") from None
         self.path = str(path)
         self.provider = self.session.get_providers()[0]
+        check_provider(backend, self.provider, path)
         self.inputs = [i.name for i in self.session.get_inputs()]
         self.input_shapes = [i.shape for i in self.session.get_inputs()]
         self.output_shape = self.session.get_outputs()[0].shape
@@ -39,27 +43,37 @@ class OnnxModel:
         return self.session.run(None, dict(zip(self.inputs, arrays)))[0]
 
 
+def load_model(path, threads: int | None = None, backend: str = "ort-cpu"):
+    if backend == "tensorrt":
+        return TensorRTModel(path)
+    return OnnxModel(path, threads, backend)
+
+
 class Encoders:
     """frames → [T, Dv], clips → [K, Da], both → [3, H]."""
 
-    def __init__(self, vision_path, audio_path, fusion_path, threads: int | None = None):
-        self.vision = OnnxModel(vision_path, threads)
-        self.audio = OnnxModel(audio_path, threads)
-        self.fusion = OnnxModel(fusion_path, threads)
+    def __init__(self, vision_path, audio_path, fusion_path, threads: int | None = None, backend: str = "ort-cpu"):
+        self.backend = backend
+        try:
+            self.vision = load_model(vision_path, threads, backend)
+            self.audio = load_model(audio_path, threads, backend)
+            self.fusion = load_model(fusion_path, threads, backend)
+        except BackendError as err:
+            raise EncoderError(str(err)) from None
 
     @property
-    def fused_width(self):
-        """The width of fusion.onnx's rows as the graph states it (an int, or a name if dynamic)."""
-        return self.fusion.output_shape[-1]
+    def providers(self) -> dict[str, str]:
+        """The provider each graph really runs on."""
+        return {"vision": self.vision.provider, "audio": self.audio.provider, "fusion": self.fusion.provider}
 
     def encode_frames(self, pixel_values: np.ndarray) -> np.ndarray:
         """[T, 3, S, S] float32 → [T, Dv] float32."""
-        return self.vision(pixel_values.astype(np.float32, copy=False))
+        return np.asarray(self.vision(pixel_values.astype(np.float32, copy=False)), np.float32)
 
     def encode_clips(self, clips: np.ndarray) -> np.ndarray:
         """[K, samples] float32 → [K, Da] float32."""
-        return self.audio(clips.astype(np.float32, copy=False))
+        return np.asarray(self.audio(clips.astype(np.float32, copy=False)), np.float32)
 
     def fuse(self, face: np.ndarray, audio: np.ndarray) -> np.ndarray:
         """[T, Dv], [K, Da] → [3, H] float32: the multi, audio and face rows."""
-        return self.fusion(face[None], audio[None])[0]
+        return np.asarray(self.fusion(face[None], audio[None]), np.float32)[0]

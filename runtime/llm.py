@@ -27,6 +27,10 @@ def _quiet_log(level, text, user_data):  # llama.cpp logs every load to stderr; 
     pass
 
 
+def quiet_llama_logs() -> None:
+    llama_cpp.llama_log_set(_quiet_log, ctypes.c_void_p(0))
+
+
 class LLMError(RuntimeError):
     pass
 
@@ -48,7 +52,7 @@ class LLM:
                  flash_attn: bool = True, kv_f32: bool = False, verbose: bool = False):
         global _backend_ready
         if not verbose:
-            llama_cpp.llama_log_set(_quiet_log, ctypes.c_void_p(0))
+            quiet_llama_logs()
         if not _backend_ready:
             llama_cpp.llama_backend_init()
             _backend_ready = True

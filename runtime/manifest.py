@@ -24,6 +24,13 @@ AUDIO = "audio"
 FUSION = "fusion"
 LLM = "llm"
 REQUIRED_ROLES = (VISION, AUDIO, FUSION, LLM)
+ENCODER_ROLES = (VISION, AUDIO, FUSION)
+FP32 = "fp32"
+
+
+def variant_role(base: str, variant: str | None) -> str:
+    """File role of a variant: "vision" for the fp32 original, "vision@fp16", "llm@q4_k_m", ..."""
+    return base if not variant or variant in (FP32, "reference") else f"{base}@{variant}"
 
 # Placeholders of the reference prompt, in the order fusion.onnx emits its three rows.
 MULTI_PLACEHOLDER = "<MultiHere>"
@@ -96,6 +103,10 @@ class Manifest:
     files: dict[str, FileEntry]
     versions: dict[str, str] = field(default_factory=dict)
     parity: dict[str, float] = field(default_factory=dict)
+    # quantized variants as scored by the accuracy gate: {"encoders@fp16": {"status": "passed", ...}, ...}
+    variants: dict[str, dict] = field(default_factory=dict)
+    # the variants the runtime runs unless told otherwise: {"encoders": "fp16", "llm": "q8_0"}; only passed ones
+    defaults: dict[str, str] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
     def to_json(self) -> str:
@@ -122,6 +133,8 @@ class Manifest:
                 files={role: FileEntry(**entry) for role, entry in raw["files"].items()},
                 versions=dict(raw.get("versions", {})),
                 parity=dict(raw.get("parity", {})),
+                variants=dict(raw.get("variants", {})),
+                defaults=dict(raw.get("defaults", {})),
                 format_version=version,
             )
         except (KeyError, TypeError) as err:

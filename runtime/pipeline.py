@@ -11,7 +11,8 @@ import numpy as np
 from runtime import prompt as prompts
 from runtime.encoders import Encoders
 from runtime.llm import LLM
-from runtime.manifest import AUDIO, FUSED_ORDER, FUSION, LLM as LLM_ROLE, VISION, BundleError, Manifest, read_manifest
+from runtime.manifest import (AUDIO, FP32, FUSED_ORDER, FUSION, LLM as LLM_ROLE, VISION, BundleError, Manifest,
+                              read_manifest, variant_role)
 from runtime.media import Clip, read_clip
 from runtime.preprocess import audio_clips, pixel_values
 
@@ -24,7 +25,10 @@ class RuntimeOptions:
     flash_attn: bool = True
     kv_f32: bool = False  # F32 KV cache: exact parity with PyTorch, more memory
     verify_hashes: bool = True  # sha256 of every bundle file at load
-    llm_role: str = LLM_ROLE  # which GGUF of the bundle to run (quantized variants have their own role)
+    llm_variant: str | None = None  # e.g. "q4_k_m"; None: the bundle's default (the exported GGUF if none)
+    encoder_variant: str | None = None  # "fp32", "fp16", "int8-dynamic", "int8-static"; None: bundle default
+    backend: str = "ort-cpu"  # ort-cpu | ort-cuda | ort-trt | tensorrt
+    engine_dir: str | None = None  # tensorrt: folder of engines (default: BUNDLE/engines/<gpu key>)
 
 
 @dataclass
@@ -49,15 +53,40 @@ class Pipeline:
         self.bundle_dir = Path(bundle_dir)
         self.options = options
         self.manifest: Manifest = read_manifest(self.bundle_dir, verify_hashes=options.verify_hashes)
-        files = self.manifest.files
-        if options.llm_role not in files:
-            raise BundleError(f"bundle has no LLM file {options.llm_role!r}; it has {', '.join(sorted(files))}")
+        files, defaults = self.manifest.files, self.manifest.defaults
+        self.llm_variant = options.llm_variant if options.llm_variant is not None else defaults.get("llm", "")
+        self.encoder_variant = (options.encoder_variant if options.encoder_variant is not None
+                                else defaults.get("encoders", FP32))
+        roles = {base: variant_role(base, self.encoder_variant) for base in (VISION, AUDIO, FUSION)}
+        roles[LLM_ROLE] = variant_role(LLM_ROLE, self.llm_variant)
+        for base, role in roles.items():
+            if role not in files:
+                have = sorted({r.split("@", 1)[1] for r in files if r.startswith(base + "@")})
+                raise BundleError(f"bundle has no {base} file for variant {role.split('@')[-1]!r}"
+                                  f" (variants: {', '.join(have) or 'none'}; make them with python -m quant)")
         path = lambda role: self.bundle_dir / files[role].path  # noqa: E731
-        self.encoders = Encoders(path(VISION), path(AUDIO), path(FUSION), options.threads)
+        if options.backend == "tensorrt":
+            engines = self._engine_paths(roles)
+            self.encoders = Encoders(engines[VISION], engines[AUDIO], engines[FUSION], options.threads, "tensorrt")
+        else:
+            self.encoders = Encoders(path(roles[VISION]), path(roles[AUDIO]), path(roles[FUSION]), options.threads,
+                                     options.backend)
         self._check_encoders()
-        self.llm = LLM(path(options.llm_role), n_ctx=options.n_ctx, n_threads=options.threads,
+        self.llm = LLM(path(roles[LLM_ROLE]), n_ctx=options.n_ctx, n_threads=options.threads,
                        flash_attn=options.flash_attn, kv_f32=options.kv_f32)
         self._check_llm()
+
+    def _engine_paths(self, roles: dict[str, str]) -> dict[str, Path]:
+        from runtime.backends import engine_key
+
+        folder = Path(self.options.engine_dir) if self.options.engine_dir else self.bundle_dir / "engines" / engine_key()
+        precision = "fp16" if self.encoder_variant in (FP32, "fp16") else "int8"
+        paths = {base: folder / f"{base}.{precision}.engine" for base in (VISION, AUDIO, FUSION)}
+        missing = [str(p) for p in paths.values() if not p.is_file()]
+        if missing:
+            raise BundleError(f"no TensorRT engines for this GPU: {', '.join(missing)} missing; build them with "
+                              f"python -m export.tensorrt --bundle {self.bundle_dir} --precision {precision}")
+        return paths
 
     # --- does the bundle fit? -------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ import os
 import sys
 from pathlib import Path
 
+from runtime.backends import BackendError
 from runtime.encoders import EncoderError
 from runtime.llm import LLMError
 from runtime.manifest import BundleError
@@ -73,6 +74,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     out.add_argument("--json", dest="json", action="store_true", default=None, help="JSON lines (default when stdout is not a terminal)")
     out.add_argument("--text", dest="json", action="store_false", help="a readable line per window")
     ap.add_argument("--profile", action="store_true", help="print p50 / p95 / p99 per stage at exit (stderr)")
+    ap.add_argument("--backend", choices=("ort-cpu", "ort-cuda", "ort-trt", "tensorrt"), default="ort-cpu",
+                    help="where the encoders run (default ort-cpu); the LLM runs wherever llama.cpp was built for")
+    ap.add_argument("--precision", metavar="VARIANT", help="encoder variant: fp32, fp16, int8-dynamic, int8-static "
+                    "(default: the bundle's, chosen by the accuracy gate)")
+    ap.add_argument("--llm-variant", metavar="TYPE", help="GGUF variant, e.g. q4_k_m (default: the bundle's)")
     ap.add_argument("--threads", type=int, default=None, help="CPU threads for ONNX Runtime and llama.cpp")
     ap.add_argument("--ctx", type=int, default=2048, help="LLM context length")
     ap.add_argument("--skip-hash", action="store_true", help="skip the sha256 check of the bundle files at load")
@@ -123,10 +129,11 @@ def main(argv=None) -> int:
         args.json = not sys.stdout.isatty()
     writer = JsonLines() if args.json else Readable()
     max_new = args.max_new_tokens or (48 if args.task == "labels" else 256)
-    options = RuntimeOptions(threads=args.threads, max_new_tokens=max_new, n_ctx=args.ctx, verify_hashes=not args.skip_hash)
+    options = RuntimeOptions(threads=args.threads, max_new_tokens=max_new, n_ctx=args.ctx, verify_hashes=not args.skip_hash,
+                             backend=args.backend, encoder_variant=args.precision, llm_variant=args.llm_variant)
     try:
         pipeline = Pipeline(args.bundle, options)
-    except (BundleError, EncoderError, LLMError) as err:
+    except (BundleError, EncoderError, LLMError, BackendError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_FAILED
     if args.clip:
@@ -144,6 +151,8 @@ def main(argv=None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_FAILED
     summary = stream.run()
+    summary["providers"] = pipeline.encoders.providers
+    summary["variants"] = {"encoders": pipeline.encoder_variant, "llm": pipeline.llm_variant or "exported"}
     writer.summary(summary)
     if args.profile:
         print(stream.profile.table(summary["windows_per_s"], summary["dropped"]), file=sys.stderr)

@@ -37,6 +37,7 @@ class ModelConfig:
     template: str = TEMPLATE
     question: str = OV_QUESTION
     inference_bos: bool = False  # the reference prepends bos in training only
+    llm_quant: str | None = None  # "8bit" | "4bit": bitsandbytes loading of a pretrained LLM (CUDA only)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2)

@@ -78,6 +78,25 @@ class AttentionFusion(nn.Module):
         return torch.stack([tokens[name] for name in FUSED_ORDER], dim=1)
 
 
+def llm_load_options(cfg: ModelConfig) -> dict:
+    """from_pretrained options: fp32, or bitsandbytes 8 / 4-bit (QLoRA) on a CUDA GPU."""
+    if not cfg.llm_quant:
+        return {"dtype": torch.float32}
+    if cfg.llm_quant not in ("8bit", "4bit"):
+        raise ValueError(f"llm_quant must be 8bit or 4bit, not {cfg.llm_quant!r}")
+    if not torch.cuda.is_available():
+        raise ValueError(f"{cfg.llm_quant} LLM loading needs a CUDA GPU: bitsandbytes on the CPU runs about 100x "
+                         "slower than fp32, so it is refused here")
+    from transformers import BitsAndBytesConfig
+
+    if cfg.llm_quant == "8bit":
+        quant = BitsAndBytesConfig(load_in_8bit=True)
+    else:
+        quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                   bnb_4bit_compute_dtype=torch.bfloat16)
+    return {"quantization_config": quant, "device_map": {"": torch.cuda.current_device()}, "dtype": torch.bfloat16}
+
+
 def build_parts(cfg: ModelConfig):
     """(vision, audio, llm, tokenizer): random weights from configs, or pretrained from local folders."""
     from transformers import (CLIPVisionConfig, CLIPVisionModelWithProjection, HubertConfig, HubertModel,
@@ -92,11 +111,13 @@ def build_parts(cfg: ModelConfig):
         hubert = HubertModel.from_pretrained(cfg.audio_path, local_files_only=True)
     else:
         hubert = HubertModel(HubertConfig(**cfg.audio))
+    if cfg.llm_quant and not cfg.llm_path:
+        raise ValueError("8-bit / 4-bit loading applies to a pretrained LLM: set llm_path")
     if cfg.llm_path:
         from pathlib import Path
         from transformers import AutoModelForCausalLM
 
-        llm = AutoModelForCausalLM.from_pretrained(cfg.llm_path, local_files_only=True, dtype=torch.float32)
+        llm = AutoModelForCausalLM.from_pretrained(cfg.llm_path, local_files_only=True, **llm_load_options(cfg))
         tokenizer = load_tokenizer(str(Path(cfg.llm_path) / "tokenizer.json"))
     else:
         tokenizer = train_tiny_tokenizer(cfg.tokenizer_vocab_size)

@@ -1,0 +1,155 @@
+"""TensorRT engines for a bundle's encoders and fusion, built with TensorRT's Python API.
+
+    python -m export.tensorrt --bundle B --precision fp16
+    python -m export.tensorrt --bundle B --precision int8 --clips CLIPS_DIR
+
+Engines run only on the GPU model, compute capability and TensorRT version they were built with, so they
+live in BUNDLE/engines/<gpu>-sm<cc>-trt<version>/ (not in the manifest), with the timing cache that makes
+rebuilds fast. INT8 is calibrated (entropy calibrator) on real clips fed through the runtime's preprocessing.
+Runtime: `python -m runtime.stream --backend tensorrt ...`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from runtime.manifest import AUDIO, ENCODER_ROLES, FUSION, VISION, read_manifest
+
+# Optimisation profiles: (min, opt, max) of the leading axis of each graph's inputs.
+PROFILES = {VISION: (1, 8, 32), AUDIO: (1, 8, 16), FUSION: (1, 1, 4)}
+
+
+class TensorRTError(RuntimeError):
+    pass
+
+
+def _trt():
+    try:
+        import tensorrt as trt
+    except ImportError:
+        raise TensorRTError("TensorRT is not installed: it comes with JetPack on Jetson; on x86_64 install "
+                            "the tensorrt extra from NVIDIA's index") from None
+    return trt
+
+
+def _calibrator(trt, feeds: list[dict], cache_path: Path):
+    import numpy as np
+    from cuda.bindings import runtime as cudart
+
+    class Calibrator(trt.IInt8EntropyCalibrator2):
+        def __init__(self):
+            super().__init__()
+            self.feeds = iter(feeds)
+            self.buffers: dict[str, int] = {}
+
+        def get_batch_size(self):
+            return 1
+
+        def get_batch(self, names):
+            feed = next(self.feeds, None)
+            if feed is None:
+                return None
+            pointers = []
+            for name in names:
+                array = np.ascontiguousarray(feed[name], dtype=np.float32)
+                if name not in self.buffers:
+                    _, self.buffers[name] = cudart.cudaMalloc(array.nbytes * 4)
+                cudart.cudaMemcpy(self.buffers[name], array.ctypes.data, array.nbytes,
+                                  cudart.cudaMemcpyKind.cudaMemcpyHostToDevice)
+                pointers.append(int(self.buffers[name]))
+            return pointers
+
+        def read_calibration_cache(self):
+            return cache_path.read_bytes() if cache_path.is_file() else None
+
+        def write_calibration_cache(self, cache):
+            cache_path.write_bytes(bytes(cache))
+
+    return Calibrator()
+
+
+def build_engine(onnx_path: Path, engine_path: Path, role: str, precision: str, timing_cache: Path,
+                 feeds: list[dict] | None = None, workspace_gb: float = 2.0) -> None:
+    trt = _trt()
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(onnx_path)):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise TensorRTError(f"TensorRT cannot parse {onnx_path.name}: {errors}")
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gb * (1 << 30)))
+    cache = config.create_timing_cache(timing_cache.read_bytes() if timing_cache.is_file() else b"")
+    config.set_timing_cache(cache, ignore_mismatch=False)
+    profile = builder.create_optimization_profile()
+    lo, opt, hi = PROFILES[role]
+    for i in range(network.num_inputs):
+        tensor = network.get_input(i)
+        rest = tuple(tensor.shape)[1:]
+        profile.set_shape(tensor.name, (lo, *rest), (opt, *rest), (hi, *rest))
+    config.add_optimization_profile(profile)
+    config.set_flag(trt.BuilderFlag.FP16)  # int8 engines keep fp16 for the layers INT8 does not cover
+    if precision == "int8":
+        if not feeds:
+            raise TensorRTError("int8 engines need calibration clips: --clips DIR")
+        config.set_flag(trt.BuilderFlag.INT8)
+        config.set_calibration_profile(profile)
+        config.int8_calibrator = _calibrator(trt, feeds, engine_path.with_suffix(".calib"))
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise TensorRTError(f"TensorRT could not build an engine for {onnx_path.name}")
+    tmp = engine_path.with_name(engine_path.name + ".partial")
+    tmp.write_bytes(bytes(serialized))
+    os.replace(tmp, engine_path)
+    timing_cache.write_bytes(bytes(config.get_timing_cache().serialize()))
+
+
+def build_bundle_engines(bundle: str | os.PathLike, precision: str, clips_dir: str | None = None,
+                         workspace_gb: float = 2.0) -> list[Path]:
+    from runtime.backends import engine_key
+
+    _trt()
+    bundle = Path(bundle)
+    manifest = read_manifest(bundle)
+    folder = bundle / "engines" / engine_key()
+    folder.mkdir(parents=True, exist_ok=True)
+    feeds = None
+    if precision == "int8":
+        from quant.onnx import calibration_inputs, media_files
+
+        if not clips_dir:
+            raise TensorRTError("int8 engines need calibration clips: --clips DIR")
+        feeds = calibration_inputs(bundle, media_files(clips_dir))
+    out = []
+    for role in ENCODER_ROLES:
+        engine = folder / f"{role}.{precision}.engine"
+        build_engine(bundle / manifest.files[role].path, engine, role, precision, folder / "timing.cache",
+                     feeds[role] if feeds else None, workspace_gb)
+        out.append(engine)
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m export.tensorrt", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--bundle", required=True)
+    ap.add_argument("--precision", choices=("fp16", "int8"), default="fp16")
+    ap.add_argument("--clips", help="calibration clips for int8")
+    ap.add_argument("--workspace-gb", type=float, default=2.0)
+    args = ap.parse_args(argv)
+    from runtime.manifest import BundleError
+
+    try:
+        for engine in build_bundle_engines(args.bundle, args.precision, args.clips, args.workspace_gb):
+            print(f"{engine} {engine.stat().st_size / 1e6:.1f} MB")
+    except (TensorRTError, BundleError, ImportError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

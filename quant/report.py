@@ -1,0 +1,220 @@
+"""The accuracy gate: every quantized variant of a bundle against the fp32 reference on the same clips.
+
+Per variant: embedding cosine (encoder variants: vision, audio, fused rows), label agreement with the
+reference answers, an MER-UniBench-style OV score, size on disk and latency on this machine. The score is
+OV set-level F × 100 against the clips' ground truth when a labels CSV is given, else against the
+reference's own answers (so the reference scores 100). A variant whose score drops more than its tolerance
+is marked failed and is never chosen as a bundle default.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from runtime.encoders import Encoders
+from runtime.llm import LLM
+from runtime.manifest import AUDIO, FUSION, LLM as LLM_ROLE, VISION, read_manifest, variant_role, write_manifest
+from runtime.media import read_clip
+from runtime.pipeline import Pipeline, RuntimeOptions
+from runtime.preprocess import audio_clips, pixel_values
+
+# Points of score a variant may lose against the reference (configurable on the command line).
+DEFAULT_TOLERANCE = {"fp16": 0.5, "Q8_0": 0.5, "Q6_K": 0.5, "int8-dynamic": 1.0, "int8-static": 1.0,
+                     "Q5_K_M": 1.0, "Q5_0": 1.0, "Q4_K_M": 1.0, "Q4_0": 1.0}
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.reshape(len(a), -1), b.reshape(len(b), -1)
+    num = (a * b).sum(-1)
+    den = np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1) + 1e-12
+    return float((num / den).mean())
+
+
+class Scorer:
+    """OV set-level F against a truth; through the official wheels when their tables are there."""
+
+    def __init__(self, wheel_dir: str | None = None):
+        self.wheel = None
+        try:
+            from benchmarks.emotion_wheel import EmotionWheel, WheelDataError
+
+            try:
+                self.wheel = EmotionWheel(wheel_dir)
+                _ = self.wheel.format_mapping
+            except WheelDataError:
+                self.wheel = None
+        except ImportError:
+            pass
+        self.basis = "ov-f-emotion-wheels" if self.wheel else "ov-f-raw-labels"
+
+    def use_wheels_for(self, truth: dict[str, list[str]]) -> None:
+        """Score through the wheels only if the truth has words the wheels know (else nothing would count)."""
+        if self.wheel is not None and not any(self.wheel.map_labels(labels, "wheel1") for labels in truth.values()):
+            self.wheel = None
+            self.basis = "ov-f-raw-labels"
+
+    def __call__(self, truth: dict[str, list[str]], pred: dict[str, list[str]]) -> float:
+        if self.wheel is not None:
+            from benchmarks.metrics import ov_scores
+
+            return 100 * ov_scores(self.wheel, truth, pred)["score"]
+        p, r = [], []
+        for name, gt in truth.items():
+            g, q = set(gt), set(pred.get(name, []))
+            if not g:
+                continue
+            p.append(len(g & q) / len(q) if q else 0.0)
+            r.append(len(g & q) / len(g) if q else 0.0)
+        P, R = (float(np.mean(p)), float(np.mean(r))) if p else (0.0, 0.0)
+        return 100 * (2 * P * R / (P + R) if P + R else 0.0)
+
+
+@dataclass
+class ClipInputs:
+    name: str
+    pixels: np.ndarray
+    clips: np.ndarray
+
+
+def _timed(fn, *args):
+    t = time.perf_counter()
+    out = fn(*args)
+    return out, (time.perf_counter() - t) * 1e3
+
+
+def gate(bundle: str | Path, clip_paths: list[Path], subtitle: str = "", truth: dict[str, list[str]] | None = None,
+         tolerances: dict[str, float] | None = None, wheel_dir: str | None = None, threads: int | None = None,
+         max_new_tokens: int = 32, update_manifest: bool = True) -> dict:
+    bundle = Path(bundle)
+    tolerances = {**DEFAULT_TOLERANCE, **(tolerances or {})}
+    manifest = read_manifest(bundle)
+    prep = manifest.preprocessing
+    inputs = []
+    for path in clip_paths:
+        clip = read_clip(path, prep.num_frames, prep.sample_rate)
+        inputs.append(ClipInputs(path.stem, pixel_values(clip.frames, prep), audio_clips(clip.waveform, prep)))
+
+    reference = Pipeline(bundle, RuntimeOptions(threads=threads, max_new_tokens=max_new_tokens,
+                                                encoder_variant="fp32", llm_variant="", verify_hashes=False))
+    grammar = None
+    from runtime.live import LABELS_GRAMMAR
+
+    grammar = LABELS_GRAMMAR  # answers that always parse: the gate measures the model, not the format
+
+    def run_encoders(enc: Encoders):
+        feats, ms = [], []
+        for x in inputs:
+            t = time.perf_counter()
+            face, audio = enc.encode_frames(x.pixels), enc.encode_clips(x.clips)
+            fused = enc.fuse(face, audio)
+            ms.append((time.perf_counter() - t) * 1e3)
+            feats.append((face, audio, fused))
+        return feats, float(np.median(ms))
+
+    def answer_all(fused_list, llm: LLM):
+        labels, ms = {}, []
+        saved = reference.llm
+        reference.llm = llm
+        try:
+            for x, fused in zip(inputs, fused_list):
+                (gen, _, parsed), t = _timed(reference.answer_fused, fused, subtitle, None, grammar, max_new_tokens)
+                labels[x.name] = parsed
+                ms.append(t)
+        finally:
+            reference.llm = saved
+        return labels, float(np.median(ms))
+
+    ref_feats, ref_enc_ms = run_encoders(reference.encoders)
+    ref_fused = [f[2] for f in ref_feats]
+    ref_labels, ref_llm_ms = answer_all(ref_fused, reference.llm)
+    scorer = Scorer(wheel_dir)
+    truth = truth or ref_labels
+    scorer.use_wheels_for(truth)
+    ref_score = scorer(truth, ref_labels)
+    size = lambda roles: sum(manifest.files[r].bytes for r in roles)  # noqa: E731
+
+    rows = [{"variant": "reference", "kind": "reference", "bytes": size([VISION, AUDIO, FUSION, LLM_ROLE]),
+             "score": ref_score, "delta": 0.0, "label_agreement": 1.0, "latency_ms": ref_enc_ms + ref_llm_ms,
+             "status": "reference"}]
+    encoder_variants = sorted({r.split("@", 1)[1] for r in manifest.files if r.startswith(VISION + "@")})
+    for variant in encoder_variants:
+        roles = [variant_role(b, variant) for b in (VISION, AUDIO, FUSION)]
+        enc = Encoders(*(bundle / manifest.files[r].path for r in roles), threads=threads)
+        feats, enc_ms = run_encoders(enc)
+        labels, _ = answer_all([f[2] for f in feats], reference.llm)
+        rows.append(_row(f"encoders@{variant}", "encoders", variant, size(roles), scorer(truth, labels), ref_score,
+                         _agreement(labels, ref_labels), enc_ms, tolerances,
+                         cosine_vision=float(np.mean([cosine(f[0], r[0]) for f, r in zip(feats, ref_feats)])),
+                         cosine_audio=float(np.mean([cosine(f[1], r[1]) for f, r in zip(feats, ref_feats)])),
+                         cosine_fused=float(np.mean([cosine(f[2], r[2]) for f, r in zip(feats, ref_feats)])),
+                         reference_latency_ms=ref_enc_ms))
+    llm_variants = sorted({r.split("@", 1)[1] for r in manifest.files if r.startswith(LLM_ROLE + "@")})
+    for variant in llm_variants:
+        role = variant_role(LLM_ROLE, variant)
+        llm = LLM(bundle / manifest.files[role].path, n_threads=threads)
+        labels, llm_ms = answer_all(ref_fused, llm)
+        llm.close()
+        rows.append(_row(f"llm@{variant}", "llm", variant.upper(), manifest.files[role].bytes, scorer(truth, labels),
+                         ref_score, _agreement(labels, ref_labels), llm_ms, tolerances, reference_latency_ms=ref_llm_ms))
+    reference.close()
+
+    report = {"bundle": str(bundle), "clips": len(inputs), "score_basis": scorer.basis,
+              "truth": "labels csv" if truth is not ref_labels else "reference answers", "rows": rows,
+              "tolerances": tolerances}
+    if update_manifest:
+        report["defaults"] = _update_manifest(bundle, rows)
+    return report
+
+
+def _agreement(labels: dict, ref: dict) -> float:
+    return float(np.mean([labels[n] == ref[n] for n in ref])) if ref else 0.0
+
+
+def _row(name, kind, tolerance_key, nbytes, score, ref_score, agreement, latency_ms, tolerances, **extra) -> dict:
+    tol = tolerances.get(tolerance_key, 1.0)
+    delta = ref_score - score
+    return {"variant": name, "kind": kind, "bytes": nbytes, "score": score, "delta": delta,
+            "label_agreement": agreement, "latency_ms": latency_ms, "tolerance": tol,
+            "status": "passed" if delta <= tol else "failed", **extra}
+
+
+def _update_manifest(bundle: Path, rows: list[dict]) -> dict[str, str]:
+    """Record every verdict; defaults = the fastest passed variant of each kind (none if none passed)."""
+    manifest = read_manifest(bundle)
+    manifest.variants = {r["variant"]: {k: v for k, v in r.items() if k != "variant"} for r in rows
+                         if r["kind"] != "reference"}
+    defaults = {}
+    for kind in ("encoders", "llm"):
+        passed = [r for r in rows if r["kind"] == kind and r["status"] == "passed"]
+        if passed:
+            best = min(passed, key=lambda r: (r["latency_ms"], r["bytes"]))
+            defaults[kind] = best["variant"].split("@", 1)[1]
+    manifest.defaults = defaults
+    write_manifest(bundle, manifest)
+    return defaults
+
+
+def table(report: dict) -> str:
+    lines = [f"Accuracy gate: {report['clips']} clips, score = {report['score_basis']} vs {report['truth']}", "",
+             "| variant | MB | cos vision | cos audio | cos fused | label agreement | score | Δ | tolerance | latency ms | status |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in report["rows"]:
+        cos = [f"{r[k]:.4f}" if k in r else "" for k in ("cosine_vision", "cosine_audio", "cosine_fused")]
+        lines.append(f"| {r['variant']} | {r['bytes'] / 1e6:.2f} | {' | '.join(cos)} | {r['label_agreement']:.2f} | "
+                     f"{r['score']:.2f} | {r['delta']:.2f} | {r.get('tolerance', '')} | {r['latency_ms']:.1f} | {r['status']} |")
+    if "defaults" in report:
+        lines += ["", f"defaults written to the manifest: {report['defaults'] or 'none passed: the reference stays'}"]
+    return "\n".join(lines)
+
+
+def write(report: dict, out: Path) -> str:
+    out.mkdir(parents=True, exist_ok=True)
+    text = table(report)
+    (out / "gate.md").write_text(text + "\n")
+    (out / "gate.json").write_text(json.dumps(report, indent=2))
+    return text
