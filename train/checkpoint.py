@@ -51,13 +51,18 @@ def trainable_state(model: AffectGPT) -> dict[str, torch.Tensor]:
     return {k: p.detach().cpu().contiguous() for k, p in model.named_parameters() if p.requires_grad}
 
 
-def save_checkpoint(model: AffectGPT, path: str | os.PathLike) -> None:
+def save_checkpoint_to(model: AffectGPT, folder: Path) -> None:
+    """Write the checkpoint files into an existing (fresh) folder."""
     from safetensors.torch import save_file
 
+    save_file(trainable_state(model), str(folder / WEIGHTS_FILE))
+    (folder / CONFIG_FILE).write_text(model.cfg.to_json())
+    model.tokenizer.save(str(folder / TOKENIZER_FILE))
+
+
+def save_checkpoint(model: AffectGPT, path: str | os.PathLike) -> None:
     with atomic_dir(path) as tmp:
-        save_file(trainable_state(model), str(tmp / WEIGHTS_FILE))
-        (tmp / CONFIG_FILE).write_text(model.cfg.to_json())
-        model.tokenizer.save(str(tmp / TOKENIZER_FILE))
+        save_checkpoint_to(model, tmp)
 
 
 class CheckpointError(RuntimeError):

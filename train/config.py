@@ -29,6 +29,7 @@ class ModelConfig:
     audio_path: str | None = None
     llm_path: str | None = None
     tokenizer_vocab_size: int = 1024  # for a tokenizer trained here (tiny presets)
+    llm_vocab_size: int | None = None  # embedding rows of a random LLM (default: the tokenizer's size)
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.05
@@ -82,6 +83,29 @@ def affectgpt_7b(vision_path: str, audio_path: str, llm_path: str) -> ModelConfi
         llm_path=llm_path,
         preprocessing=Preprocessing(image_size=224, channel_order="bgr"),
     )
+
+
+# Full-size shapes with random weights, for latency (which does not depend on weight values): the paper's
+# encoders (CLIP ViT-L/14 at 224, HuBERT-large) with Qwen2.5 LLMs of three sizes.
+CLIP_VIT_L14 = dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
+                    image_size=224, patch_size=14, projection_dim=768)
+HUBERT_LARGE = dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
+                    feat_extract_norm="layer", do_stable_layer_norm=True, conv_bias=True)
+QWEN25 = {
+    "qwen2.5-0.5b": dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
+                         num_key_value_heads=2, tie_word_embeddings=True),
+    "qwen2.5-1.5b": dict(hidden_size=1536, intermediate_size=8960, num_hidden_layers=28, num_attention_heads=12,
+                         num_key_value_heads=2, tie_word_embeddings=True),
+    "affectgpt-7b": dict(hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
+                         num_key_value_heads=4, tie_word_embeddings=False),
+}
+
+
+def full_size(shape: str, seed: int = 0) -> ModelConfig:
+    """Random weights at the paper's encoder sizes and a Qwen2.5 LLM's (vocabulary 151,936 rows)."""
+    llm = dict(QWEN25[shape], max_position_embeddings=4096, rms_norm_eps=1e-6, rope_theta=1000000.0)
+    return ModelConfig(preset=f"shapes-{shape}", seed=seed, vision=dict(CLIP_VIT_L14), audio=dict(HUBERT_LARGE),
+                       llm=llm, llm_vocab_size=151936, preprocessing=Preprocessing(image_size=224))
 
 
 PRESETS = {"tiny": tiny, "affectgpt-7b": affectgpt_7b}

@@ -104,7 +104,11 @@ def build_parts(cfg: ModelConfig):
 
     torch.manual_seed(cfg.seed)
     if cfg.vision_path:
+        import dataclasses
+
         clip = CLIPVisionModelWithProjection.from_pretrained(cfg.vision_path, local_files_only=True)
+        # the frames must be the size the pretrained encoder was trained at
+        cfg.preprocessing = dataclasses.replace(cfg.preprocessing, image_size=clip.config.image_size)
     else:
         clip = CLIPVisionModelWithProjection(CLIPVisionConfig(**cfg.vision))
     if cfg.audio_path:
@@ -121,7 +125,8 @@ def build_parts(cfg: ModelConfig):
         tokenizer = load_tokenizer(str(Path(cfg.llm_path) / "tokenizer.json"))
     else:
         tokenizer = train_tiny_tokenizer(cfg.tokenizer_vocab_size)
-        llm = Qwen2ForCausalLM(Qwen2Config(vocab_size=tokenizer.get_vocab_size(), **cfg.llm))
+        rows = max(cfg.llm_vocab_size or 0, tokenizer.get_vocab_size())
+        llm = Qwen2ForCausalLM(Qwen2Config(vocab_size=rows, **cfg.llm))
     return VisionEncoder(clip), AudioEncoder(hubert), llm, tokenizer
 
 
@@ -155,13 +160,17 @@ class AffectGPT(nn.Module):
 
     # --- multimodal side: media → three LLM-width rows --------------------------------------------
 
-    def encode(self, pixel_values: torch.Tensor, clips: torch.Tensor) -> torch.Tensor:
-        """pixel_values [B, T, 3, S, S], clips [B, K, samples] → fused rows [B, 3, H]."""
+    def features(self, pixel_values: torch.Tensor, clips: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """pixel_values [B, T, 3, S, S], clips [B, K, samples] → face [B, T, Dv], audio [B, K, Da] features."""
         b, t = pixel_values.shape[:2]
         k = clips.shape[1]
         face = self.vision(pixel_values.flatten(0, 1)).view(b, t, -1)
         audio = self.audio(clips.flatten(0, 1)).view(b, k, -1)
-        return self.fusion(face, audio)
+        return face, audio
+
+    def encode(self, pixel_values: torch.Tensor, clips: torch.Tensor) -> torch.Tensor:
+        """pixel_values [B, T, 3, S, S], clips [B, K, samples] → fused rows [B, 3, H]."""
+        return self.fusion(*self.features(pixel_values, clips))
 
     # --- the embedding boundary: prompt segments + fused rows → inputs_embeds ----------------------
 
@@ -185,9 +194,14 @@ class AffectGPT(nn.Module):
 
     # --- training -------------------------------------------------------------------------------
 
-    def forward(self, pixel_values, clips, subtitles: list[str], answers: list[str], questions=None):
-        """Cross-entropy on answer + "###" + eos; prompt positions are −100. Returns the mean loss."""
-        fused = self.encode(pixel_values, clips)
+    def forward(self, pixel_values=None, clips=None, subtitles: list[str] = (), answers: list[str] = (),
+                questions=None, face=None, audio=None):
+        """Cross-entropy on answer + "###" + eos; prompt positions are −100. Returns the mean loss.
+
+        Takes media (pixel_values, clips) or cached encoder features (face [B, T, Dv], audio [B, K, Da])."""
+        if face is None:
+            face, audio = self.features(pixel_values, clips)
+        fused = self.fusion(face, audio)
         questions = questions or [None] * len(subtitles)
         seqs, labels = [], []
         for b, (subtitle, answer, question) in enumerate(zip(subtitles, answers, questions)):

@@ -1,0 +1,136 @@
+"""The training engine on a generated corpus: loss, feature cache, exact resume, NaN, bad media, DDP, import."""
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from tests.conftest import run_cli
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    from train.synth import write_corpus
+
+    return write_corpus(tmp_path_factory.mktemp("corpus"), n=16, seed=2, seconds=2.0)
+
+
+@pytest.fixture(scope="module")
+def features(corpus, tmp_path_factory):
+    out = tmp_path_factory.mktemp("features")
+    result = run_cli("train.cache", "--preset", "tiny", "--data", str(corpus / "manifest.jsonl"), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["skipped"] == 0
+    return out
+
+
+def _train(**kw):
+    from train.loop import TrainConfig, train
+
+    base = dict(batch_size=4, lr=2e-3, warmup_steps=2, warmup_lr=1e-4, val_fraction=0.25, progress=False,
+                label_type="ovlabel")
+    return train(TrainConfig(**{**base, **kw}))
+
+
+def test_validation_loss_goes_down_on_features(corpus, features, tmp_path):
+    result = _train(data=str(corpus / "manifest.jsonl"), out=str(tmp_path / "run"), features=str(features), epochs=4)
+    val = [v["loss"] for v in result["val"]]
+    assert len(val) == 4 and val[-1] < val[0] - 0.3, val
+    assert (tmp_path / "run" / "checkpoint" / "trainable.safetensors").is_file()
+
+
+def test_cached_features_give_the_loss_of_media(corpus, features, tmp_path):
+    media = _train(data=str(corpus / "manifest.jsonl"), out=str(tmp_path / "a"), max_steps=2)
+    cached = _train(data=str(corpus / "manifest.jsonl"), out=str(tmp_path / "b"), max_steps=2, features=str(features))
+    for a, b in zip(media["history"], cached["history"]):
+        assert a["loss"] == pytest.approx(b["loss"], abs=1e-4)
+
+
+def test_resume_reproduces_the_uninterrupted_loss_curve(corpus, features, tmp_path):
+    data, feats = str(corpus / "manifest.jsonl"), str(features)
+    straight = _train(data=data, out=str(tmp_path / "straight"), features=feats, epochs=2, label_type="hybrid")
+    _train(data=data, out=str(tmp_path / "cut"), features=feats, epochs=2, label_type="hybrid", max_steps=4)
+    resumed = _train(data=data, out=str(tmp_path / "cut"), features=feats, epochs=2, label_type="hybrid", resume=True)
+    assert [h["loss"] for h in resumed["history"]] == [h["loss"] for h in straight["history"]]
+    assert [v["loss"] for v in resumed["val"]] == [v["loss"] for v in straight["val"]]
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(corpus, features, tmp_path):
+    from train.checkpoint import load_checkpoint
+    from train.loop import TrainingError
+
+    with pytest.raises(TrainingError, match="loss is nan"):
+        _train(data=str(corpus / "manifest.jsonl"), out=str(tmp_path / "nan"), features=str(features), epochs=3,
+               lr=1e30, warmup_steps=0, save_every=1)
+    model = load_checkpoint(tmp_path / "nan" / "checkpoint")  # still a complete, loadable checkpoint
+    assert all(torch.isfinite(p).all() for p in model.fusion.parameters())
+
+
+def test_missing_and_corrupt_media_are_skipped_and_counted(corpus, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(corpus, data)
+    (data / "clip0001.mp4").unlink()
+    (data / "clip0002.mp4").write_bytes(b"not a video")
+    result = run_cli("train", "--data", str(data / "manifest.jsonl"), "--out", str(tmp_path / "run"), "--epochs", "1",
+                     "--val-fraction", "0", "--batch-size", "8", "--no-progress", "--label-type", "ovlabel")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["skipped"] == 2
+
+
+def test_two_gloo_processes_agree_and_learn(corpus, features, tmp_path):
+    import sys
+
+    result = run_cli("torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533", "-m", "train",
+                     "--data", str(corpus / "manifest.jsonl"), "--features", str(features), "--out", str(tmp_path / "ddp"),
+                     "--epochs", "4", "--batch-size", "2", "--lr", "2e-3", "--warmup-steps", "2", "--label-type", "ovlabel",
+                     "--val-fraction", "0.25", "--no-progress", timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
+    assert metrics["world_size"] == 2 and metrics["ranks_identical"] is True
+    val = [v["loss"] for v in metrics["val"]]
+    assert val[-1] < val[0], val
+
+
+def test_import_of_the_released_checkpoint_layout(tmp_path, clip_path):
+    from train.checkpoint import trainable_state
+    from train.config import affectgpt_7b, tiny
+    from train.model import AffectGPT, build_parts
+
+    vision, audio, llm, tokenizer = build_parts(tiny(seed=3))
+    vision.clip.save_pretrained(tmp_path / "clip")
+    audio.hubert.save_pretrained(tmp_path / "hubert")
+    llm.save_pretrained(tmp_path / "qwen")
+    tokenizer.save(str(tmp_path / "qwen" / "tokenizer.json"))
+    cfg = affectgpt_7b(str(tmp_path / "clip"), str(tmp_path / "hubert"), str(tmp_path / "qwen"))
+    cfg.lora_r = 4
+    source = AffectGPT.build(cfg)
+    with torch.no_grad():
+        for p in source.parameters():
+            if p.requires_grad:
+                p.normal_(0, 0.02)
+    official = {}
+    for key, value in trainable_state(source).items():  # our names → the release's names
+        key = key.replace("fusion.", "", 1) if key.startswith("fusion.") else key.replace("llm.", "llama_model.", 1)
+        official[key] = value
+    official["image_llama_proj.weight"] = torch.zeros(256, 48)
+    official["llama_proj_extra.weight"] = torch.zeros(2, 2)
+    torch.save({"model": official, "optimizer": {}}, tmp_path / "release.pth")
+
+    result = run_cli("train.import_affectgpt", str(tmp_path / "release.pth"), "--clip", str(tmp_path / "clip"),
+                     "--hubert", str(tmp_path / "hubert"), "--llm", str(tmp_path / "qwen"), "--out", str(tmp_path / "ours"))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["mapped"] == len(trainable_state(source)) and report["lora_rank"] == 4
+    assert report["unmatched"] == ["llama_proj_extra.weight"]
+    assert report["known_unused"] == ["image_llama_proj.weight"] and report["missing"] == []
+
+    from train.checkpoint import load_checkpoint
+
+    imported = load_checkpoint(tmp_path / "ours")
+    assert torch.equal(imported.fusion.fc_att.weight, source.fusion.fc_att.weight)
+    export = run_cli("export", "--checkpoint", str(tmp_path / "ours"), "--out", str(tmp_path / "bundle"))
+    assert export.returncode == 0, export.stderr
+    answer = run_cli("runtime.stream", "--clip", str(clip_path), "--bundle", str(tmp_path / "bundle"),
+                     "--max-new-tokens", "4")
+    assert answer.returncode == 0, answer.stderr

@@ -1,0 +1,100 @@
+"""Feature cache: the frozen encoders run once over a dataset; training then reads features, not video.
+
+    python -m train.cache --preset tiny --data clips.jsonl --out features/
+    python -m train.cache --checkpoint runs/x/checkpoint --data MEDIA:labels.csv:subs.csv --out features/
+
+One safetensors file per clip (`face` [T, Dv], `audio` [K, Da]) and an index.json with the encoders'
+fingerprint (a sha256 over their weights and the preprocessing), so a cache made by other encoders is
+refused instead of silently used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+from train.data import DataError, SkipLog, load_media, read_dataset
+
+INDEX = "index.json"
+
+
+def encoder_fingerprint(model) -> str:
+    digest = hashlib.sha256()
+    for module in (model.vision, model.audio):
+        for name, tensor in sorted(module.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    digest.update(json.dumps(model.cfg.preprocessing.__dict__, sort_keys=True, default=list).encode())
+    return digest.hexdigest()
+
+
+@torch.no_grad()
+def build_cache(model, samples, out: str | os.PathLike, progress: bool = True) -> dict:
+    from safetensors.torch import save_file
+    from tqdm import tqdm
+
+    from runtime.media import MediaError
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    skipped = SkipLog()
+    prep = model.cfg.preprocessing
+    for sample in tqdm(samples, desc="features", disable=not progress, file=sys.stderr):
+        path = out / f"{sample.name}.safetensors"
+        if path.is_file():
+            continue
+        try:
+            pixels, clips = load_media(sample, prep)
+        except MediaError:
+            skipped.add(sample.name)
+            continue
+        face, audio = model.features(torch.from_numpy(pixels)[None], torch.from_numpy(clips)[None])
+        tmp = path.with_name(path.name + ".partial")
+        save_file({"face": face[0].contiguous(), "audio": audio[0].contiguous()}, str(tmp))
+        os.replace(tmp, path)
+    index = {"fingerprint": encoder_fingerprint(model), "skipped": skipped.count, "skipped_names": skipped.names}
+    (out / INDEX).write_text(json.dumps(index, indent=2))
+    return index
+
+
+def open_cache(folder: str | os.PathLike, model) -> Path:
+    folder = Path(folder)
+    index = folder / INDEX
+    if not index.is_file():
+        raise DataError(f"{folder} is not a feature cache (no {INDEX}); make one with python -m train.cache")
+    if json.loads(index.read_text())["fingerprint"] != encoder_fingerprint(model):
+        raise DataError(f"feature cache {folder} was made by other encoders or preprocessing: rebuild it")
+    return folder
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m train.cache", description=__doc__.split("\n\n")[0])
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--preset", choices=("tiny",))
+    src.add_argument("--checkpoint")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--data", required=True, help="a .jsonl manifest or MEDIA_DIR:LABELS.csv[:SUBTITLES.csv]")
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args(argv)
+    from train.checkpoint import CheckpointError, load_checkpoint
+    from train.config import tiny
+    from train.model import AffectGPT
+
+    try:
+        model = load_checkpoint(args.checkpoint) if args.checkpoint else AffectGPT.build(tiny(args.seed))
+        index = build_cache(model.eval(), read_dataset(args.data), args.out)
+    except (DataError, CheckpointError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(json.dumps(index))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

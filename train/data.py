@@ -1,0 +1,156 @@
+"""Training data: the MER-Caption(+) layout as released, or a JSONL manifest of our own.
+
+MER-Caption: label CSVs with `name` + `openset` ("[happy, excited]") and/or `name` + `reason` (a
+description), a subtitle CSV (`name`, `english`), and a media folder with `<name>.mp4` / `.avi`, optional
+`<name>.wav` (used for audio when present) and optional face crops `<name>.npy` [T, H, W, 3] (OpenFace
+crops, stored BGR as cv2 reads them; turned to RGB here, and the preprocessing's channel order then applies).
+JSONL: one object per line with `path`, `subtitle`, `labels` (list) and/or `description`.
+
+Media go through the runtime's decoding and preprocessing, so training sees exactly what the device sees.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from runtime.manifest import Preprocessing
+from runtime.media import MediaError, read_audio, read_clip
+from runtime.preprocess import audio_clips, frame_indices, pixel_values
+from runtime.prompt import DESCRIPTION_QUESTION, OV_QUESTION, ov_answer
+
+MEDIA_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm")
+LABEL_TYPES = ("ovlabel", "description", "hybrid")
+
+
+class DataError(RuntimeError):
+    pass
+
+
+@dataclass
+class Sample:
+    name: str
+    media: Path | None
+    subtitle: str = ""
+    labels: list[str] | None = None
+    description: str | None = None
+    wav: Path | None = None
+    faces: Path | None = None  # .npy face crops
+
+
+def _parse_list(text: str) -> list[str]:
+    text = (text or "").strip().strip("[]")
+    return [w.strip().strip("'\"").lower() for w in text.split(",") if w.strip().strip("'\"")]
+
+
+def _read_csv(path: Path) -> list[dict]:
+    if not path.is_file():
+        raise DataError(f"CSV not found: {path}")
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def read_mercaption(media_dir: str | Path, label_csvs: list[str | Path], subtitle_csv: str | Path | None = None) -> list[Sample]:
+    """Samples of a MER-Caption-style release: every name that has a label or a description."""
+    media_dir = Path(media_dir)
+    labels, reasons, subtitles = {}, {}, {}
+    for path in map(Path, label_csvs):
+        for row in _read_csv(path):
+            if "openset" in row:
+                labels[row["name"]] = _parse_list(row["openset"])
+            if "reason" in row:
+                reasons[row["name"]] = row["reason"]
+    if subtitle_csv:
+        for row in _read_csv(Path(subtitle_csv)):
+            subtitles[row["name"]] = row.get("english") or row.get("subtitle") or row.get("sentence") or ""
+    samples = []
+    for name in sorted(set(labels) | set(reasons)):
+        media = next((media_dir / f"{name}{s}" for s in MEDIA_SUFFIXES if (media_dir / f"{name}{s}").is_file()), None)
+        wav = media_dir / f"{name}.wav"
+        faces = media_dir / f"{name}.npy"
+        samples.append(Sample(name, media, subtitles.get(name, ""), labels.get(name), reasons.get(name),
+                              wav if wav.is_file() else None, faces if faces.is_file() else None))
+    return samples
+
+
+def read_jsonl(path: str | Path) -> list[Sample]:
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"manifest not found: {path}")
+    samples = []
+    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            media = Path(row["path"])
+        except (json.JSONDecodeError, KeyError) as err:
+            raise DataError(f"{path}:{i + 1}: {err}") from None
+        if not media.is_absolute():
+            media = path.parent / media
+        samples.append(Sample(row.get("name", media.stem), media, row.get("subtitle", ""), row.get("labels"),
+                              row.get("description")))
+    return samples
+
+
+def read_dataset(spec: str) -> list[Sample]:
+    """A .jsonl manifest, or MEDIA_DIR:LABELS.csv[,LABELS2.csv][:SUBTITLES.csv] (MER-Caption layout)."""
+    if spec.endswith(".jsonl"):
+        return read_jsonl(spec)
+    parts = spec.split(":")
+    if len(parts) < 2:
+        raise DataError(f"dataset {spec!r}: expected a .jsonl file or MEDIA_DIR:LABELS.csv[,MORE.csv][:SUBTITLES.csv]")
+    return read_mercaption(parts[0], parts[1].split(","), parts[2] if len(parts) > 2 else None)
+
+
+def target(sample: Sample, label_type: str, rng: random.Random) -> tuple[str, str]:
+    """(question, answer) for a sample; hybrid draws one of the two available kinds."""
+    kinds = []
+    if label_type in ("ovlabel", "hybrid") and sample.labels is not None:
+        kinds.append("ovlabel")
+    if label_type in ("description", "hybrid") and sample.description:
+        kinds.append("description")
+    if not kinds:
+        raise DataError(f"{sample.name} has no {label_type} target")
+    kind = rng.choice(kinds)
+    if kind == "ovlabel":
+        return OV_QUESTION, ov_answer(sample.labels or [])
+    return DESCRIPTION_QUESTION, sample.description.strip()
+
+
+def load_media(sample: Sample, prep: Preprocessing) -> tuple[np.ndarray, np.ndarray]:
+    """→ (pixel values [T, 3, S, S], audio clips [K, samples]) through the runtime's preprocessing."""
+    if sample.media is None:
+        raise MediaError(f"{sample.name}: no media file")
+    clip = read_clip(sample.media, prep.num_frames, prep.sample_rate)
+    frames = clip.frames
+    if sample.faces is not None:
+        try:
+            crops = np.load(sample.faces)
+        except (OSError, ValueError) as err:
+            raise MediaError(f"{sample.faces}: {err}") from None
+        if crops.ndim != 4 or crops.shape[-1] != 3 or len(crops) == 0:
+            raise MediaError(f"{sample.faces}: expected [T, H, W, 3] face crops, got {list(crops.shape)}")
+        frames = crops[frame_indices(len(crops), prep.num_frames)][..., ::-1].astype(np.uint8)  # BGR → RGB
+    waveform = clip.waveform
+    if sample.wav is not None:
+        waveform, _ = read_audio(sample.wav, prep.sample_rate)
+    return pixel_values(frames, prep), audio_clips(waveform, prep)
+
+
+@dataclass
+class SkipLog:
+    """Samples skipped because their media are missing or broken: counted, never fatal."""
+
+    count: int = 0
+    names: list[str] = field(default_factory=list)
+
+    def add(self, name: str) -> None:
+        self.count += 1
+        if len(self.names) < 20:
+            self.names.append(name)
