@@ -66,8 +66,10 @@ def export_encoders(model: AffectGPT, out_dir: Path, seed: int = 0) -> dict[str,
 
 def merged_llm(model: AffectGPT, inplace: bool = False):
     """The LLM with LoRA folded into its weights, fp32, eval mode."""
-    peft_model = model.llm if inplace else copy.deepcopy(model.llm)
-    return peft_model.merge_and_unload().float().eval()
+    llm = model.llm if inplace else copy.deepcopy(model.llm)
+    if hasattr(llm, "merge_and_unload"):  # a peft model: fold LoRA in
+        llm = llm.merge_and_unload()
+    return llm.float().eval()
 
 
 def check_tokenizer(model: AffectGPT, llm: LLM) -> None:
@@ -85,7 +87,7 @@ def check_llm_parity(model: AffectGPT, hf_llm, gguf_path: Path, file_type: str, 
     """HF vs GGUF logits on a prompt with embedding rows at the placeholders. Fails past the tolerance."""
     g = torch.Generator().manual_seed(seed)
     scale = float(hf_llm.get_input_embeddings().weight.std())
-    fused = torch.randn(3, model.llm_width, generator=g) * scale
+    fused = torch.randn(sum(model.fusion.rows), model.llm_width, generator=g) * scale
     ids = model.prompt_ids("I can't believe you did that again.")
     with torch.no_grad():
         embeds = model.embed(ids, fused)
@@ -93,8 +95,7 @@ def check_llm_parity(model: AffectGPT, hf_llm, gguf_path: Path, file_type: str, 
     llm = LLM(gguf_path, n_ctx=max(256, len(ids) + 8), flash_attn=False, kv_f32=True, n_batch=64)
     try:
         check_tokenizer(model, llm)
-        pieces = [fused[model_index(x)].numpy()[None] if isinstance(x, str) else [x] for x in ids]
-        got = llm.feed(_merge_token_pieces(pieces), all_logits=True)
+        got = llm.feed(model.llm_pieces(ids, fused), all_logits=True)
     finally:
         llm.close()
     diff = float(np.abs(got - expected).max())
@@ -104,23 +105,6 @@ def check_llm_parity(model: AffectGPT, hf_llm, gguf_path: Path, file_type: str, 
     if not diff <= LOGIT_TOLERANCE[file_type] * max(1.0, std):
         raise ExportError(f"{gguf_path.name}: GGUF logits differ from PyTorch by {diff:.3e} (logit std {std:.2f})")
     return {"max_abs_logit_diff": diff, "logit_std": std, "top1_agreement": top1}
-
-
-def model_index(placeholder: str) -> int:
-    from runtime.manifest import FUSED_ORDER
-
-    return FUSED_ORDER.index(placeholder)
-
-
-def _merge_token_pieces(pieces: list) -> list:
-    """Adjacent single-token pieces → one token piece (fewer llama_decode calls)."""
-    out: list = []
-    for p in pieces:
-        if isinstance(p, list) and out and isinstance(out[-1], list):
-            out[-1].extend(p)
-        else:
-            out.append(list(p) if isinstance(p, list) else p)
-    return out
 
 
 def export_bundle(model: AffectGPT, out: str | Path, llm_type: str = "f16", name: str | None = None,
@@ -147,7 +131,7 @@ def export_bundle(model: AffectGPT, out: str | Path, llm_type: str = "f16", name
             preprocessing=model.cfg.preprocessing,
             prompt=PromptSpec(template=model.cfg.template, question=model.cfg.question, bos_token=BOS_TOKEN,
                               eos_token=EOS_TOKEN, bos_id=model.bos_id, eos_id=model.eos_id,
-                              inference_bos=model.cfg.inference_bos),
+                              inference_bos=model.cfg.inference_bos, placeholder_rows=tuple(model.fusion.rows)),
             files={
                 VISION: file_entry(tmp, VISION_GRAPH.file, "fp32"),
                 AUDIO: file_entry(tmp, AUDIO_GRAPH.file, "fp32"),

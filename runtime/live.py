@@ -38,7 +38,7 @@ class StreamOptions:
     task: str = "labels"  # "labels": OV labels, grammar-constrained; "describe": free-form reasoning
     subtitle: str = ""
     max_new_tokens: int = 48
-    face_crop: bool = True
+    face_crop: bool | None = None  # None: as the bundle's preprocessing says
     queue_size: int = 2
     drop: bool | None = None  # None: drop when any input is live
     max_windows: int | None = None
@@ -73,7 +73,7 @@ class Stream:
         self.prep = pipeline.manifest.preprocessing
         self.stop = threading.Event()
         self.detector = None
-        if options.face_crop:
+        if options.face_crop if options.face_crop is not None else self.prep.face_crop:
             try:
                 from runtime.face import FaceDetector
 

@@ -59,6 +59,7 @@ class Preprocessing:
     num_clips: int = 8
     clip_seconds: float = 2.0
     audio_normalize: bool = True  # zero mean, unit variance per clip, as Wav2Vec2FeatureExtractor
+    face_crop: bool = False  # crop the largest face before the vision encoder (the released model saw face crops)
 
     @property
     def clip_samples(self) -> int:
@@ -83,6 +84,7 @@ class PromptSpec:
     eos_id: int
     stop_text: str = "###"
     inference_bos: bool = False  # the reference trains with bos but answers without it
+    placeholder_rows: tuple[int, ...] = (1, 1, 1)  # fused rows per placeholder, in `placeholders` order
     placeholders: tuple[str, ...] = FUSED_ORDER
 
 
@@ -125,6 +127,7 @@ class Manifest:
                 prep[key] = tuple(prep[key])
             prompt = dict(raw["prompt"])
             prompt["placeholders"] = tuple(prompt["placeholders"])
+            prompt["placeholder_rows"] = tuple(prompt.get("placeholder_rows", (1, 1, 1)))
             return cls(
                 name=raw["name"],
                 dims=Dims(**raw["dims"]),

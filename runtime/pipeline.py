@@ -11,7 +11,7 @@ import numpy as np
 from runtime import prompt as prompts
 from runtime.encoders import Encoders
 from runtime.llm import LLM
-from runtime.manifest import (AUDIO, FP32, FUSED_ORDER, FUSION, LLM as LLM_ROLE, VISION, BundleError, Manifest,
+from runtime.manifest import (AUDIO, FP32, FUSION, LLM as LLM_ROLE, VISION, BundleError, Manifest,
                               read_manifest, variant_role)
 from runtime.media import Clip, read_clip
 from runtime.preprocess import audio_clips, pixel_values
@@ -98,6 +98,8 @@ class Pipeline:
             ("fusion.onnx face input", _static_dim(enc.fusion.input_shapes[0]), dims.vision_dim, "vision_dim"),
             ("fusion.onnx audio input", _static_dim(enc.fusion.input_shapes[1]), dims.audio_dim, "audio_dim"),
             ("fusion.onnx output", _static_dim(enc.fusion.output_shape), dims.llm_width, "llm_width"),
+            ("fusion.onnx row count", _static_dim(enc.fusion.output_shape, -2), sum(self.manifest.prompt.placeholder_rows),
+             "prompt.placeholder_rows"),
         ]
         for what, got, want, key in checks:
             if got is not None and got != want:
@@ -118,12 +120,13 @@ class Pipeline:
     # --- answering ------------------------------------------------------------------------------
 
     def prompt_pieces(self, fused: np.ndarray, subtitle: str, question: str | None = None) -> list:
-        """Text ids with fused rows [1, H] at the placeholders, in prompt order (bos first if the manifest says so)."""
+        """Text ids with the fused rows of each placeholder, in prompt order (bos first if the manifest says so)."""
         p = self.manifest.prompt
+        spans = prompts.placeholder_spans(p.placeholder_rows)
         pieces: list = [[p.bos_id]] if p.inference_bos else []
         for seg in prompts.segments(p.template, subtitle, question or p.question):
             if prompts.is_placeholder(seg):
-                pieces.append(fused[FUSED_ORDER.index(seg)][None])
+                pieces.append(fused[spans[seg]])
             elif seg:
                 ids = self.llm.tokenize(seg)
                 if pieces and isinstance(pieces[-1], list):  # bos joins the static start of the prompt
@@ -136,7 +139,12 @@ class Pipeline:
         """Clip → fused rows [3, H]; adds preprocess / vision / audio / fusion times to `timings`."""
         prep = self.manifest.preprocessing
         t = time.perf_counter()
-        pixels = pixel_values(clip.frames, prep)
+        frames = clip.frames
+        if prep.face_crop:
+            from runtime.face import face_crops
+
+            frames, _ = face_crops(frames)
+        pixels = pixel_values(frames, prep)
         clips = audio_clips(clip.waveform, prep)
         t, timings["preprocess"] = _lap(t)
         face = self.encoders.encode_frames(pixels)

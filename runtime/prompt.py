@@ -34,6 +34,16 @@ def segments(template: str, subtitle: str, question: str) -> list[str]:
     return _PLACEHOLDER_RE.split(render(template, subtitle, question))
 
 
+def placeholder_spans(rows: tuple[int, ...] = (1, 1, 1)) -> dict[str, slice]:
+    """Which fused rows each placeholder takes: fusion emits multi, audio, face rows in that order, `rows[i]`
+    of each (1 each for the attention fusion, the query counts for a Q-Former)."""
+    spans, start = {}, 0
+    for name, n in zip((MULTI_PLACEHOLDER, AUDIO_PLACEHOLDER, FACE_PLACEHOLDER), rows):
+        spans[name] = slice(start, start + n)
+        start += n
+    return spans
+
+
 def is_placeholder(segment: str) -> bool:
     return segment in (MULTI_PLACEHOLDER, AUDIO_PLACEHOLDER, FACE_PLACEHOLDER)
 

@@ -29,9 +29,14 @@ from runtime.sources import SourceError
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
+DEMO_BUNDLE = Path(__file__).resolve().parent / "demo" / "bundle"
+
+
 def default_bundle() -> str | None:
-    """$AFFECTGPT_BUNDLE when set."""
-    return os.environ.get("AFFECTGPT_BUNDLE") or None
+    """$AFFECTGPT_BUNDLE when set, else the demo bundle that ships inside the package."""
+    if os.environ.get("AFFECTGPT_BUNDLE"):
+        return os.environ["AFFECTGPT_BUNDLE"]
+    return str(DEMO_BUNDLE) if (DEMO_BUNDLE / "manifest.json").is_file() else None
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -54,13 +59,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--loop", action="store_true", help="--video: start again at the end")
     ap.add_argument("--realtime", action="store_true", help="--video: read at 1× speed, as a camera would deliver")
     ap.add_argument("--reconnect", action="store_true", help="live inputs: reopen after a drop or the end")
-    ap.add_argument("--bundle", default=default_bundle(), metavar="DIR", help="bundle folder (default: $AFFECTGPT_BUNDLE)")
+    ap.add_argument("--bundle", default=default_bundle(), metavar="DIR",
+                    help="bundle folder (default: $AFFECTGPT_BUNDLE, else the shipped demo bundle)")
     ap.add_argument("--window", type=float, default=4.0, metavar="S", help="window length in seconds (default 4)")
     ap.add_argument("--hop", type=float, default=2.0, metavar="S", help="seconds between window starts (default 2)")
     ap.add_argument("--task", choices=("labels", "describe"), default="labels")
     ap.add_argument("--subtitle", default="", help="what is said (text inserted into the prompt)")
     ap.add_argument("--max-new-tokens", type=int, default=None)
-    ap.add_argument("--no-face-crop", action="store_true", help="encode full frames")
+    crop = ap.add_mutually_exclusive_group()
+    crop.add_argument("--face-crop", dest="face_crop", action="store_true", default=None,
+                      help="crop the largest face before the vision encoder (default: as the bundle was trained)")
+    crop.add_argument("--no-face-crop", dest="face_crop", action="store_false", help="encode full frames")
     ap.add_argument("--no-feature-reuse", action="store_true", help="encode every frame and clip of every window")
     ap.add_argument("--vad", choices=("off", "mark", "skip"), default="off",
                     help="voice activity (silero-vad): mark windows with speech: true/false, or skip silent ones")
@@ -142,7 +151,7 @@ def main(argv=None) -> int:
     from runtime.live import Stream, StreamOptions
 
     stream_options = StreamOptions(window_s=args.window, hop_s=args.hop, task=args.task, subtitle=args.subtitle,
-                                   max_new_tokens=max_new, face_crop=not args.no_face_crop, queue_size=max(1, args.queue),
+                                   max_new_tokens=max_new, face_crop=args.face_crop, queue_size=max(1, args.queue),
                                    drop=args.drop, max_windows=args.max_windows, reuse_features=not args.no_feature_reuse,
                                    vad=args.vad, asr=args.asr, threads=args.threads or 1)
     try:

@@ -39,6 +39,10 @@ class ModelConfig:
     question: str = OV_QUESTION
     inference_bos: bool = False  # the reference prepends bos in training only
     llm_quant: str | None = None  # "8bit" | "4bit": bitsandbytes loading of a pretrained LLM (CUDA only)
+    tokenizer_path: str | None = None  # a tokenizer.json to use instead of training the tiny one
+    train_llm: bool = False  # train every LLM weight (a small LLM learnt from scratch) instead of LoRA
+    fusion: str = "attention"  # "attention" (the released model) | "qformer" (ablation)
+    qformer: dict = field(default_factory=dict)  # QFormerFusion options: width, heads, layers, queries, positions
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2)
@@ -74,6 +78,24 @@ def tiny(seed: int = 0) -> ModelConfig:
     )
 
 
+def demo(seed: int = 0) -> ModelConfig:
+    """The shipped demo: small enough for real time on a 2-core CPU and a bundle of a few MB. Its encoders are
+    pretrained on the synthetic corpus (train/pretrain.py), its LLM learnt from scratch on the corpus answers."""
+    return ModelConfig(
+        preset="demo",
+        seed=seed,
+        vision=dict(hidden_size=128, intermediate_size=256, num_hidden_layers=4, num_attention_heads=4,
+                    image_size=64, patch_size=8, projection_dim=128),
+        audio=dict(hidden_size=128, intermediate_size=256, num_hidden_layers=4, num_attention_heads=4,
+                   conv_dim=(32,) * 7, num_conv_pos_embeddings=32, num_conv_pos_embedding_groups=4),
+        llm=dict(hidden_size=256, intermediate_size=768, num_hidden_layers=4, num_attention_heads=4,
+                 num_key_value_heads=2, max_position_embeddings=1024, rms_norm_eps=1e-6, tie_word_embeddings=True),
+        tokenizer_vocab_size=1024,
+        train_llm=True,
+        preprocessing=Preprocessing(image_size=64),
+    )
+
+
 def affectgpt_7b(vision_path: str, audio_path: str, llm_path: str) -> ModelConfig:
     """The released AffectGPT setup: face crops (BGR as the released model saw them), 8 frames, 8 × 2 s."""
     return ModelConfig(
@@ -81,7 +103,7 @@ def affectgpt_7b(vision_path: str, audio_path: str, llm_path: str) -> ModelConfi
         vision_path=vision_path,
         audio_path=audio_path,
         llm_path=llm_path,
-        preprocessing=Preprocessing(image_size=224, channel_order="bgr"),
+        preprocessing=Preprocessing(image_size=224, channel_order="bgr", face_crop=True),
     )
 
 
@@ -108,4 +130,4 @@ def full_size(shape: str, seed: int = 0) -> ModelConfig:
                        llm=llm, llm_vocab_size=151936, preprocessing=Preprocessing(image_size=224))
 
 
-PRESETS = {"tiny": tiny, "affectgpt-7b": affectgpt_7b}
+PRESETS = {"tiny": tiny, "demo": demo, "affectgpt-7b": affectgpt_7b}

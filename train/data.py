@@ -137,6 +137,10 @@ def load_media(sample: Sample, prep: Preprocessing) -> tuple[np.ndarray, np.ndar
         if crops.ndim != 4 or crops.shape[-1] != 3 or len(crops) == 0:
             raise MediaError(f"{sample.faces}: expected [T, H, W, 3] face crops, got {list(crops.shape)}")
         frames = crops[frame_indices(len(crops), prep.num_frames)][..., ::-1].astype(np.uint8)  # BGR → RGB
+    elif prep.face_crop:
+        from runtime.face import face_crops
+
+        frames, _ = face_crops(frames)
     waveform = clip.waveform
     if sample.wav is not None:
         waveform, _ = read_audio(sample.wav, prep.sample_rate)

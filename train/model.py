@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from runtime.manifest import FUSED_ORDER
-from runtime.prompt import STOP_TEXT, is_placeholder, segments
+from runtime.prompt import STOP_TEXT, is_placeholder, placeholder_spans, segments
 from train.config import ModelConfig
 from train.tokenizer import BOS_TOKEN, EOS_TOKEN, encode_text, load_tokenizer, train_tiny_tokenizer
 
@@ -77,6 +77,52 @@ class AttentionFusion(nn.Module):
         tokens = {"<MultiHere>": multi_token, "<AudioHere>": audio_token, "<FaceHere>": face_token}
         return torch.stack([tokens[name] for name in FUSED_ORDER], dim=1)
 
+    rows = (1, 1, 1)  # fused rows per placeholder (multi, audio, face)
+
+
+class QFormerFusion(nn.Module):
+    """The ablation variant (the reference's `*_fusion_type: qformer`): BLIP-style Q-Formers of 2 layers with
+    learnable queries (N(0, 0.02)) cross-attending to each modality, plus learned temporal positions; the
+    multi Q-Former reads the video and audio tokens projected to a common width and concatenated. Emits
+    queries[0] multi, queries[1] audio and queries[2] face rows, each projected to the LLM width.
+    (The released AffectGPT uses the attention fusion; this one is for ablations.)"""
+
+    def __init__(self, vision_dim: int, audio_dim: int, llm_width: int, width: int = 768, heads: int = 12,
+                 layers: int = 2, queries: tuple[int, int, int] = (16, 8, 32), positions: tuple[int, int, int] = (264, 8, 32)):
+        super().__init__()
+        common = max(vision_dim, audio_dim)
+        self.rows = tuple(queries)
+
+        def qformer():
+            layer = nn.TransformerDecoderLayer(width, heads, 4 * width, dropout=0.1, batch_first=True)
+            return nn.TransformerDecoder(layer, layers)
+
+        self.video_in, self.audio_in = nn.Linear(vision_dim, width), nn.Linear(audio_dim, width)
+        self.multi_video_embs, self.multi_audio_embs = nn.Linear(vision_dim, common), nn.Linear(audio_dim, common)
+        self.multi_in = nn.Linear(common, width)
+        self.multi_Qformer, self.audio_Qformer, self.video_Qformer = qformer(), qformer(), qformer()
+        self.multi_query_tokens = nn.Parameter(torch.randn(1, queries[0], width) * 0.02)
+        self.audio_query_tokens = nn.Parameter(torch.randn(1, queries[1], width) * 0.02)
+        self.video_query_tokens = nn.Parameter(torch.randn(1, queries[2], width) * 0.02)
+        self.multi_position_embedding = nn.Embedding(positions[0], width)
+        self.audio_position_embedding = nn.Embedding(positions[1], width)
+        self.video_frame_position_embedding = nn.Embedding(positions[2], width)
+        self.multi_llama_proj = nn.Linear(width, llm_width)
+        self.audio_llama_proj = nn.Linear(width, llm_width)
+        self.affectgpt_proj = nn.Linear(width, llm_width)
+
+    @staticmethod
+    def _attend(qformer, queries, memory, positions):
+        memory = memory + positions.weight[: memory.shape[1]]
+        return qformer(queries.expand(memory.shape[0], -1, -1), memory)
+
+    def forward(self, face: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        v = self._attend(self.video_Qformer, self.video_query_tokens, self.video_in(face), self.video_frame_position_embedding)
+        a = self._attend(self.audio_Qformer, self.audio_query_tokens, self.audio_in(audio), self.audio_position_embedding)
+        both = torch.cat([self.multi_video_embs(face), self.multi_audio_embs(audio)], dim=1)
+        m = self._attend(self.multi_Qformer, self.multi_query_tokens, self.multi_in(both), self.multi_position_embedding)
+        return torch.cat([self.multi_llama_proj(m), self.audio_llama_proj(a), self.affectgpt_proj(v)], dim=1)
+
 
 def llm_load_options(cfg: ModelConfig) -> dict:
     """from_pretrained options: fp32, or bitsandbytes 8 / 4-bit (QLoRA) on a CUDA GPU."""
@@ -122,9 +168,9 @@ def build_parts(cfg: ModelConfig):
         from transformers import AutoModelForCausalLM
 
         llm = AutoModelForCausalLM.from_pretrained(cfg.llm_path, local_files_only=True, **llm_load_options(cfg))
-        tokenizer = load_tokenizer(str(Path(cfg.llm_path) / "tokenizer.json"))
+        tokenizer = load_tokenizer(cfg.tokenizer_path or str(Path(cfg.llm_path) / "tokenizer.json"))
     else:
-        tokenizer = train_tiny_tokenizer(cfg.tokenizer_vocab_size)
+        tokenizer = load_tokenizer(cfg.tokenizer_path) if cfg.tokenizer_path else train_tiny_tokenizer(cfg.tokenizer_vocab_size)
         rows = max(cfg.llm_vocab_size or 0, tokenizer.get_vocab_size())
         llm = Qwen2ForCausalLM(Qwen2Config(vocab_size=rows, **cfg.llm))
     return VisionEncoder(clip), AudioEncoder(hubert), llm, tokenizer
@@ -142,11 +188,19 @@ class AffectGPT(nn.Module):
         self.vision = vision.eval().requires_grad_(False)  # frozen, as in the paper
         self.audio = audio.eval().requires_grad_(False)
         self.llm_width = llm.config.hidden_size
-        self.fusion = AttentionFusion(vision.dim, audio.dim, self.llm_width)
-        llm.requires_grad_(False)
-        lora = LoraConfig(task_type="CAUSAL_LM", r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
-                          lora_dropout=cfg.lora_dropout, target_modules=list(cfg.lora_targets))
-        self.llm = get_peft_model(llm, lora)
+        if cfg.fusion == "qformer":
+            self.fusion = QFormerFusion(vision.dim, audio.dim, self.llm_width, **cfg.qformer)
+        elif cfg.fusion == "attention":
+            self.fusion = AttentionFusion(vision.dim, audio.dim, self.llm_width)
+        else:
+            raise ValueError(f"unknown fusion {cfg.fusion!r}: attention | qformer")
+        if cfg.train_llm:  # a small LLM learnt from scratch: every weight trains, no adapter
+            self.llm = llm.requires_grad_(True)
+        else:
+            llm.requires_grad_(False)
+            lora = LoraConfig(task_type="CAUSAL_LM", r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
+                              lora_dropout=cfg.lora_dropout, target_modules=list(cfg.lora_targets))
+            self.llm = get_peft_model(llm, lora)
 
     @classmethod
     def build(cls, cfg: ModelConfig) -> "AffectGPT":
@@ -174,23 +228,41 @@ class AffectGPT(nn.Module):
 
     # --- the embedding boundary: prompt segments + fused rows → inputs_embeds ----------------------
 
-    def prompt_ids(self, subtitle: str, question: str | None = None, bos: bool = True) -> list[int | str]:
-        """(bos), then each text segment's ids, with placeholder names where the fused rows go."""
-        out: list[int | str] = [self.bos_id] if bos else []
+    def prompt_ids(self, subtitle: str, question: str | None = None, bos: bool = True) -> list[int | tuple]:
+        """(bos), then each text segment's ids, with (placeholder, k) where the k-th fused row of it goes."""
+        out: list[int | tuple] = [self.bos_id] if bos else []
         for seg in segments(self.cfg.template, subtitle, question or self.cfg.question):
-            out.extend([seg] if is_placeholder(seg) else encode_text(self.tokenizer, seg))
+            if is_placeholder(seg):
+                out.extend((seg, k) for k in range(self.fusion.rows[FUSED_ORDER.index(seg)]))
+            else:
+                out.extend(encode_text(self.tokenizer, seg))
         return out
 
-    def embed(self, ids: list[int | str], fused: torch.Tensor) -> torch.Tensor:
-        """[L] ids / placeholder names, fused [3, H] → [L, H] input embeddings."""
+    def embed(self, ids: list[int | tuple], fused: torch.Tensor) -> torch.Tensor:
+        """[L] ids / (placeholder, k), fused [R, H] → [L, H] input embeddings."""
         table = self.llm.get_input_embeddings()
-        token_pos = [i for i, x in enumerate(ids) if not isinstance(x, str)]
+        spans = placeholder_spans(self.fusion.rows)
+        token_pos = [i for i, x in enumerate(ids) if isinstance(x, int)]
         rows = torch.empty(len(ids), self.llm_width, dtype=fused.dtype, device=fused.device)
         rows[token_pos] = table(torch.tensor([ids[i] for i in token_pos], device=fused.device)).to(fused.dtype)
         for i, x in enumerate(ids):
-            if isinstance(x, str):
-                rows[i] = fused[FUSED_ORDER.index(x)]
+            if not isinstance(x, int):
+                rows[i] = fused[spans[x[0]].start + x[1]]
         return rows
+
+    def llm_pieces(self, ids: list[int | tuple], fused: torch.Tensor) -> list:
+        """The same prompt as runs of token ids and of fused rows (numpy), as the runtime's LLM takes it."""
+        spans = placeholder_spans(self.fusion.rows)
+        pieces: list = []
+        for x in ids:
+            if isinstance(x, int):
+                if pieces and isinstance(pieces[-1], list):
+                    pieces[-1].append(x)
+                else:
+                    pieces.append([x])
+            else:
+                pieces.append(fused[spans[x[0]].start + x[1]].detach().numpy()[None])
+        return pieces
 
     # --- training -------------------------------------------------------------------------------
 

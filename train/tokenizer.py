@@ -48,8 +48,9 @@ def _add_specials(tokenizer: Tokenizer) -> Tokenizer:
     return tokenizer
 
 
-def train_tiny_tokenizer(vocab_size: int) -> Tokenizer:
-    """A byte-level BPE trained on the prompt, the answer formats and a few sentences (deterministic)."""
+def train_tiny_tokenizer(vocab_size: int, extra_text: list[str] = ()) -> Tokenizer:
+    """A byte-level BPE trained on the prompt, the answer formats, a few sentences and `extra_text`
+    (e.g. a corpus's subtitles and answers); deterministic."""
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
         pre_tokenizers.Split(Regex(QWEN2_PATTERN), behavior="isolated", invert=False),
@@ -62,7 +63,7 @@ def train_tiny_tokenizer(vocab_size: int) -> Tokenizer:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tokenizer.train_from_iterator(_training_text() * 4, trainer=trainer)
+    tokenizer.train_from_iterator(_training_text() * 4 + list(extra_text), trainer=trainer)
     return _add_specials(tokenizer)
 
 

@@ -55,7 +55,7 @@ def test_feature_reuse_gives_the_same_answers(bundle_f16, long_clip):
 def test_lavfi_fake_camera_and_microphone(bundle_f16):
     result = run_cli("runtime.stream", "--input", "testsrc=size=160x120:rate=15", "--format", "lavfi",
                      "--audio-input", "sine=frequency=300:sample_rate=16000", "--audio-format", "lavfi",
-                     "--bundle", str(bundle_f16), "--max-windows", "3", "--max-new-tokens", "16")
+                     "--bundle", str(bundle_f16), "--max-windows", "3", "--max-new-tokens", "16", "--face-crop")
     assert result.returncode == 0, result.stderr
     windows, (summary,) = _records(result.stdout)
     assert 1 <= len(windows) <= 3 and summary["windows"] == 3

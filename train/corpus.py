@@ -1,0 +1,316 @@
+"""A synthetic MER-Caption-style corpus: faces and voices driven by an emotion, subtitles that agree with it,
+say nothing about it, or contradict it — so that every modality matters.
+
+Each clip has a random identity (face shape, skin, hair, glasses, background, position, scale, lighting,
+camera noise, voice), an expression track of action-unit-like parameters, speech whose prosody follows the
+emotion (espeak-ng when installed, else a source-filter voice), a subtitle, an OV label list, a sentiment
+and a description naming the visual, acoustic and textual cues. Splits are disjoint by identity and by
+sentence. Output: the clips, manifest.jsonl (with split), and MER-Caption-style CSVs per split.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+# emotion → labels (emotion-wheel words), sentiment, expression (action-unit-like targets), prosody
+#   expression: smile (mouth-corner pull, −1..1), brow_raise, brow_lower, brow_knit, eye_open, mouth_open, nod, shake
+#   prosody: pitch (espeak 0-99), range (0-1), rate (words/min), loudness (espeak amplitude), tremor, pauses
+EMOTIONS = {
+    "happy": (["happy", "joyful"], 1, dict(smile=0.9, brow_raise=0.2, eye_open=0.8, mouth_open=0.35),
+              dict(pitch=70, range=0.8, rate=185, loudness=150, tremor=0.0, pauses=0)),
+    "excited": (["excited", "energetic"], 1, dict(smile=0.7, brow_raise=0.9, eye_open=1.25, mouth_open=0.6, nod=0.5),
+                dict(pitch=85, range=1.0, rate=215, loudness=180, tremor=0.0, pauses=0)),
+    "calm": (["content", "peaceful"], 1, dict(smile=0.3, eye_open=0.85),
+             dict(pitch=40, range=0.2, rate=135, loudness=90, tremor=0.0, pauses=1)),
+    "sad": (["sad", "lonely"], -1, dict(smile=-0.7, brow_knit=0.7, eye_open=0.55, nod=-0.4),
+            dict(pitch=20, range=0.1, rate=110, loudness=70, tremor=0.1, pauses=2)),
+    "angry": (["angry", "frustrated"], -1, dict(smile=-0.3, brow_lower=0.9, eye_open=0.9, shake=0.4),
+              dict(pitch=55, range=0.6, rate=200, loudness=200, tremor=0.0, pauses=0)),
+    "anxious": (["anxious", "worried"], -1, dict(smile=-0.2, brow_raise=0.6, brow_knit=0.6, eye_open=1.2, mouth_open=0.15),
+                dict(pitch=75, range=0.5, rate=205, loudness=110, tremor=0.6, pauses=1)),
+    "surprised": (["surprised", "amazed"], 0, dict(brow_raise=1.0, eye_open=1.35, mouth_open=0.9),
+                  dict(pitch=90, range=0.9, rate=170, loudness=160, tremor=0.0, pauses=0)),
+    "disgusted": (["disgusted", "disapproving"], -1, dict(smile=-0.5, brow_lower=0.5, eye_open=0.7, shake=0.6),
+                  dict(pitch=30, range=0.3, rate=140, loudness=120, tremor=0.0, pauses=1)),
+    "neutral": ([], 0, dict(eye_open=1.0), dict(pitch=45, range=0.25, rate=160, loudness=100, tremor=0.0, pauses=0)),
+}
+FACE_CUES = {"smile": ("smiles", "the mouth corners turn down"), "brow_raise": "raises the eyebrows",
+             "brow_lower": "lowers and draws the brows together", "brow_knit": "knits the inner brows",
+             "mouth_open": "opens the mouth", "nod": "nods", "shake": "shakes the head"}
+
+# Subtitles: openers × cores, so that sentences can be split into disjoint sets by core.
+OPENERS = ["", "Well, ", "Honestly, ", "You know, ", "Okay, ", "So, "]
+NEUTRAL_CORES = ["the meeting starts at nine tomorrow.", "we should take the second road on the left.",
+                 "the package arrived this morning.", "I will send you the file tonight.",
+                 "the train leaves from platform four.", "let me check the schedule first.",
+                 "the car needs new tyres next month.", "they moved the office to the third floor."]
+CONSISTENT_CORES = {
+    "happy": ["this is the best day I have had in years!", "I am so glad you came!", "we finally did it, and it feels great."],
+    "excited": ["I cannot wait to see it, this is amazing!", "we are going on the trip tomorrow!", "did you see that? Incredible!"],
+    "calm": ["everything is fine, there is no hurry.", "let us just enjoy the quiet for a moment.", "it all worked out in the end."],
+    "sad": ["I miss the way things used to be.", "nobody called me on my birthday.", "I really thought it would work this time."],
+    "angry": ["you broke your promise again!", "I am sick of waiting for you!", "who told you that you could do this?"],
+    "anxious": ["what if they find out what happened?", "I do not think I can do this in time.", "are you sure it is safe?"],
+    "surprised": ["wait, you did what?", "I had no idea you were coming!", "that is not what I expected at all!"],
+    "disgusted": ["that smell is unbearable.", "I cannot believe they served this food.", "how can anyone behave like that?"],
+    "neutral": NEUTRAL_CORES[:3],
+}
+# Text that says the opposite of the face and voice: sarcasm, masked emotion, nervous laughter.
+CONTRADICTING_CORES = {
+    "angry": ["oh great, just what I needed.", "wonderful, another perfect day."],
+    "sad": ["I am fine, really, do not worry about me.", "it does not matter to me at all."],
+    "anxious": ["ha ha, everything is totally under control.", "no problem, I am completely relaxed."],
+    "disgusted": ["mmm, lovely, my favourite.", "what a delightful surprise."],
+    "happy": ["this is a disaster, isn't it?", "I suppose it could be worse."],
+}
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class Identity:
+    id: int
+    face_w: float
+    face_h: float
+    skin: tuple
+    hair: tuple
+    background: tuple
+    glasses: bool
+    cx: float
+    cy: float
+    scale: float
+    light: float
+    noise: float
+    voice: str
+    pitch_shift: int
+
+
+def split_of(index: int) -> str:
+    return SPLITS[0] if index % 10 < 8 else SPLITS[1] if index % 10 == 8 else SPLITS[2]
+
+
+def make_identity(i: int, rng: np.random.Generator) -> Identity:
+    female = bool(rng.integers(2))
+    return Identity(
+        id=i, face_w=float(rng.uniform(0.18, 0.26)), face_h=float(rng.uniform(0.30, 0.40)),
+        skin=tuple(int(x) for x in rng.choice([(241, 194, 125), (224, 172, 105), (198, 134, 66), (141, 85, 36),
+                                               (255, 219, 172), (92, 58, 30)])),
+        hair=tuple(int(x) for x in rng.integers(10, 120, 3)), background=tuple(int(x) for x in rng.integers(30, 230, 3)),
+        glasses=bool(rng.random() < 0.3), cx=float(rng.uniform(0.4, 0.6)), cy=float(rng.uniform(0.45, 0.55)),
+        scale=float(rng.uniform(0.85, 1.15)), light=float(rng.uniform(-0.3, 0.3)), noise=float(rng.uniform(0, 6)),
+        voice=f"en-us+{'f' if female else 'm'}{int(rng.integers(1, 5))}", pitch_shift=int(rng.integers(-10, 10)))
+
+
+def render(ident: Identity, au: dict, t: float, h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """One RGB frame [h, w, 3] uint8 of `ident` showing the expression `au` at time t (seconds)."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    img = np.empty((h, w, 3), np.float32)
+    img[:] = ident.background
+    s = ident.scale
+    nod = au.get("nod", 0.0) * 0.03 * h * np.sin(2 * np.pi * 1.2 * t)
+    shake = au.get("shake", 0.0) * 0.04 * w * np.sin(2 * np.pi * 1.8 * t)
+    cx, cy = ident.cx * w + shake, ident.cy * h + nod
+    rx, ry = ident.face_w * w * s, ident.face_h * h * s
+    head = ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2
+    hair = (head <= 1.15) & (yy < cy - ry * 0.55)
+    img[hair] = ident.hair
+    img[head <= 1] = ident.skin
+    talk = abs(np.sin(2 * np.pi * 3.1 * t)) * 0.5 + 0.5
+    eye_open = au.get("eye_open", 1.0) * (0.15 if (t * 0.7) % 1 < 0.04 else 1.0)  # blinks
+    brow_y = cy - ry * (0.42 + 0.12 * au.get("brow_raise", 0) - 0.08 * au.get("brow_lower", 0))
+    for side in (-1, 1):
+        ex = cx + side * rx * 0.42
+        ey = cy - ry * 0.18
+        eye = ((xx - ex) / (rx * 0.16)) ** 2 + ((yy - ey) / max(ry * 0.07 * eye_open, 0.6)) ** 2 <= 1
+        img[eye] = (250, 250, 250)
+        img[eye & ((xx - ex) ** 2 + (yy - ey) ** 2 <= (rx * 0.06) ** 2)] = (40, 30, 20)
+        tilt = side * (au.get("brow_knit", 0) * 0.35 - au.get("brow_lower", 0) * 0.35)
+        bx = (xx - ex) / (rx * 0.22)
+        brow = (abs(bx) <= 1) & (abs(yy - (brow_y + tilt * bx * ry * 0.08 * -side)) < max(1.0, h * 0.012))
+        img[brow] = tuple(int(c * 0.5) for c in ident.hair)
+        if ident.glasses:
+            ring = np.abs(np.sqrt(((xx - ex) / (rx * 0.24)) ** 2 + ((yy - ey) / (ry * 0.14)) ** 2) - 1) < 0.12
+            img[ring] = (20, 20, 20)
+    mx = (xx - cx) / (rx * 0.45)
+    smile = au.get("smile", 0.0)
+    curve = cy + ry * 0.45 - smile * ry * 0.14 * (1 - np.clip(mx, -1, 1) ** 2) + smile * ry * 0.04
+    opening = ry * (0.025 + 0.09 * au.get("mouth_open", 0.0) * talk + 0.03 * talk)
+    img[(abs(mx) <= 1) & (yy > curve - opening) & (yy < curve + opening)] = (140, 40, 50)
+    light = 1 + ident.light * (xx / w - 0.5)  # a light from one side
+    img = img * light[..., None] + rng.normal(0, ident.noise, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def speak(text: str, ident: Identity, prosody: dict, rng: np.random.Generator, sample_rate: int = 16000) -> np.ndarray:
+    """16 kHz mono speech of `text` with the emotion's prosody: espeak-ng when installed, else a synthetic voice."""
+    pauses = prosody["pauses"]
+    if pauses:
+        words = text.split()
+        text = " ".join(w + ("," if i % max(2, 5 - pauses) == 1 else "") for i, w in enumerate(words))
+    if shutil.which("espeak-ng"):
+        with tempfile.NamedTemporaryFile(suffix=".wav") as f:
+            pitch = int(np.clip(prosody["pitch"] + ident.pitch_shift, 0, 99))
+            subprocess.run(["espeak-ng", "-v", ident.voice, "-p", str(pitch), "-s", str(int(prosody["rate"])),
+                            "-a", str(int(prosody["loudness"] * 0.6)), "-w", f.name, text], check=True,
+                           capture_output=True)
+            from runtime.media import read_audio
+
+            wave, _ = read_audio(f.name, sample_rate)
+    else:
+        seconds = max(1.0, len(text.split()) * 60.0 / prosody["rate"])
+        t = np.arange(int(seconds * sample_rate)) / sample_rate
+        f0 = (90 + 2.2 * (prosody["pitch"] + ident.pitch_shift)) * (1 + 0.25 * prosody["range"] * np.sin(2 * np.pi * 0.8 * t))
+        phase = 2 * np.pi * np.cumsum(f0) / sample_rate
+        syllables = 0.5 + 0.5 * np.sign(np.sin(2 * np.pi * prosody["rate"] / 60 * 1.5 * t))
+        wave = sum(np.sin(k * phase) / k for k in range(1, 8)) * syllables * prosody["loudness"] / 400
+    if prosody["tremor"]:
+        t = np.arange(wave.size) / sample_rate
+        wave = wave * (1 + 0.5 * prosody["tremor"] * np.sin(2 * np.pi * 7 * t))
+    return (wave + rng.normal(0, 0.003, wave.size)).astype(np.float32)
+
+
+def _clip_job(args) -> dict:
+    out, row, ident_dict, seed = args
+    from fractions import Fraction
+
+    import av
+
+    ident = Identity(**{**ident_dict, "skin": tuple(ident_dict["skin"]), "hair": tuple(ident_dict["hair"]),
+                        "background": tuple(ident_dict["background"])})
+    rng = np.random.default_rng(seed)
+    _, _, face_au, prosody = EMOTIONS[row["face_emotion"]]
+    _, _, _, voice = EMOTIONS[row["voice_emotion"]]
+    wave = speak(row["subtitle"], ident, voice, rng)
+    seconds = float(np.clip(wave.size / 16000 + 0.6, 2.5, 6.0))
+    fps, w, h = 15, 160, 120
+    path = Path(out) / f"{row['name']}.mp4"
+    with av.open(str(path), "w") as container:
+        vs = container.add_stream("libx264", rate=fps)
+        vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
+        vs.options = {"preset": "ultrafast", "crf": "26"}
+        vs.codec_context.gop_size = 30
+        as_ = container.add_stream("aac", rate=16000)
+        as_.layout = "mono"
+        onset = rng.uniform(0.2, 0.6)
+        for i in range(int(seconds * fps)):
+            t = i / fps
+            ramp = float(np.clip((t - onset * 0.5) / 0.5, 0, 1))  # the expression builds up, then holds
+            au = {k: (v if k != "eye_open" else 1 + (v - 1)) * ramp if k != "eye_open" else 1 + (v - 1) * ramp
+                  for k, v in face_au.items()}
+            frame = av.VideoFrame.from_ndarray(render(ident, au, t, h, w, rng), format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, fps)
+            container.mux(vs.encode(frame))
+        container.mux(vs.encode(None))
+        audio = np.zeros(int(seconds * 16000), np.float32)
+        start = int(0.3 * 16000)
+        audio[start:start + wave.size] = wave[: audio.size - start]
+        for s in range(0, audio.size, 1024):
+            frame = av.AudioFrame.from_ndarray(audio[s:s + 1024][None], format="flt", layout="mono")
+            frame.sample_rate, frame.pts, frame.time_base = 16000, s, Fraction(1, 16000)
+            container.mux(as_.encode(frame))
+        container.mux(as_.encode(None))
+    return row
+
+
+def describe(row: dict) -> str:
+    face = EMOTIONS[row["face_emotion"]][2]
+    cues = [FACE_CUES["smile"][0] if face.get("smile", 0) > 0.25 else FACE_CUES["smile"][1]
+            if face.get("smile", 0) < -0.25 else "keeps a straight face"]
+    cues += [FACE_CUES[k] for k in ("brow_raise", "brow_lower", "brow_knit", "mouth_open", "nod", "shake")
+             if abs(face.get(k, 0)) > 0.3]
+    p = EMOTIONS[row["voice_emotion"]][3]
+    voice = ["high-pitched" if p["pitch"] > 65 else "low" if p["pitch"] < 35 else "mid-pitched",
+             "lively" if p["range"] > 0.5 else "flat", "fast" if p["rate"] > 185 else "slow" if p["rate"] < 140 else "even",
+             "loud" if p["loudness"] > 150 else "quiet" if p["loudness"] < 95 else "moderate"]
+    if p["tremor"] > 0.3:
+        voice.append("trembling")
+    if p["pauses"] > 1:
+        voice.append("full of pauses")
+    text = {"consistent": "which fits the mood", "neutral": "which says little about the emotion",
+            "contradicting": "but the face and voice tell another story"}[row["text_kind"]]
+    labels = ", ".join(row["labels"]) or "neutral"
+    return (f"In the video, the person {', '.join(cues[:-1]) + ' and ' + cues[-1] if len(cues) > 1 else cues[0]}. "
+            f"In the audio, the voice is {', '.join(voice)}. In the text, the subtitle says \"{row['subtitle']}\", {text}. "
+            f"Considering all the clues, the character's emotional state is {labels}.")
+
+
+def plan(n: int, seed: int) -> tuple[list[dict], list[Identity]]:
+    """The rows of a corpus (no media yet): deterministic for a seed."""
+    rng = np.random.default_rng(seed)
+    identities = [make_identity(i, rng) for i in range(max(10, n // 8))]
+    names = list(EMOTIONS)
+    rows = []
+    for i in range(n):
+        ident = identities[int(rng.integers(len(identities)))]
+        split = split_of(ident.id)
+        emotion = names[int(rng.integers(len(names)))]
+        face_emotion = voice_emotion = emotion
+        r = rng.random()
+        if emotion != "neutral" and r < 0.15:
+            face_emotion = "neutral"  # a poker face: only the voice (and maybe the words) tell
+        elif emotion != "neutral" and r < 0.30:
+            voice_emotion = "neutral"  # a flat voice: only the face (and maybe the words) tell
+        kind_r = rng.random()
+        if emotion in CONTRADICTING_CORES and kind_r < 0.25:
+            kind, cores = "contradicting", CONTRADICTING_CORES[emotion]
+        elif kind_r < 0.55:
+            kind, cores = "neutral", NEUTRAL_CORES
+        else:
+            kind, cores = "consistent", CONSISTENT_CORES[emotion]
+        # sentences disjoint by split: each core belongs to one split (by its index)
+        allowed = [j for j in range(len(cores)) if split_of(j + 8 * (kind == "neutral")) == split] or list(range(len(cores)))
+        core = cores[allowed[int(rng.integers(len(allowed)))]]
+        subtitle = (OPENERS[int(rng.integers(len(OPENERS)))] + core)
+        subtitle = subtitle[0].upper() + subtitle[1:]
+        labels, sentiment, _, _ = EMOTIONS[emotion]
+        labels = list(labels[: 1 + int(rng.integers(len(labels)))]) if labels else []
+        row = {"name": f"s{seed}_{i:05d}", "path": f"s{seed}_{i:05d}.mp4", "split": split, "identity": ident.id,
+               "emotion": emotion, "face_emotion": face_emotion, "voice_emotion": voice_emotion, "text_kind": kind,
+               "subtitle": subtitle, "labels": labels, "sentiment": sentiment,
+               "expression": EMOTIONS[face_emotion][2], "prosody": EMOTIONS[voice_emotion][3]}
+        row["description"] = describe(row)
+        rows.append(row)
+    return rows, identities
+
+
+def write_corpus(out: str | Path, n: int, seed: int = 0, workers: int | None = None, progress: bool = True) -> Path:
+    """Render a corpus of n clips into `out` (clips that exist already are kept). → the folder."""
+    import os
+
+    from tqdm import tqdm
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows, identities = plan(n, seed)
+    by_id = {i.id: asdict(i) for i in identities}
+    jobs = [(str(out), row, by_id[row["identity"]], seed * 1_000_003 + k) for k, row in enumerate(rows)
+            if not (out / row["path"]).is_file()]
+    with ProcessPoolExecutor(workers or os.cpu_count()) as pool:
+        for _ in tqdm(pool.map(_clip_job, jobs, chunksize=4), total=len(jobs), desc="clips", disable=not progress):
+            pass
+    with open(out / "manifest.jsonl", "w") as f:
+        for row in rows:
+            f.write(json.dumps(row) + "\n")
+    for split in SPLITS:
+        part = [r for r in rows if r["split"] == split]
+        for file, header, get in (
+                (f"{split}_openset.csv", ("name", "openset"), lambda r: "[" + ", ".join(r["labels"]) + "]"),
+                (f"{split}_reason.csv", ("name", "reason"), lambda r: r["description"]),
+                (f"{split}_subtitle.csv", ("name", "english"), lambda r: r["subtitle"]),
+                (f"{split}_sentiment.csv", ("name", "valence"), lambda r: r["sentiment"])):
+            with open(out / file, "w", newline="") as f:
+                writer = csv.writer(f)
+                writer.writerow(header)
+                writer.writerows((r["name"], get(r)) for r in part)
+        with open(out / f"{split}.jsonl", "w") as f:
+            for row in part:
+                f.write(json.dumps(row) + "\n")
+    return out
