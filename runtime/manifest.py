@@ -163,6 +163,7 @@ def write_manifest(bundle_dir: str | os.PathLike, manifest: Manifest) -> None:
     fd, tmp = tempfile.mkstemp(dir=bundle_dir, prefix=".manifest-", suffix=".json")
     with os.fdopen(fd, "w") as f:
         f.write(manifest.to_json())
+    os.chmod(tmp, 0o644)
     os.replace(tmp, bundle_dir / MANIFEST_NAME)
 
 

@@ -18,6 +18,7 @@ angry anger mad furious annoyed irritated frustrated frustration hostile bitter 
 afraid fear fearful scared frightened terrified anxious anxiety worried worry nervous tense stressed
 panicked insecure helpless disgusted disgust contempt contemptuous ashamed shame guilty guilt embarrassed
 jealous envious bored tired exhausted confused upset hateful skeptical suspicious sarcastic mocking
+disapproving disapproval repelled awful
 """.split())
 
 

@@ -33,6 +33,7 @@ def atomic_dir(target: str | os.PathLike, overwrite: bool = True):
         raise FileExistsError(f"{target} exists (use --force to replace it)")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.partial-"))
+    tmp.chmod(0o755)  # mkdtemp makes it private; a bundle or checkpoint is meant to be shared
     try:
         yield tmp
     except BaseException:

@@ -100,7 +100,7 @@ def split_of(index: int) -> str:
 def make_identity(i: int, rng: np.random.Generator) -> Identity:
     female = bool(rng.integers(2))
     return Identity(
-        id=i, face_w=float(rng.uniform(0.18, 0.26)), face_h=float(rng.uniform(0.30, 0.40)),
+        id=i, face_w=float(rng.uniform(0.24, 0.30)), face_h=float(rng.uniform(0.36, 0.44)),
         skin=tuple(int(x) for x in rng.choice([(241, 194, 125), (224, 172, 105), (198, 134, 66), (141, 85, 36),
                                                (255, 219, 172), (92, 58, 30)])),
         hair=tuple(int(x) for x in rng.integers(10, 120, 3)), background=tuple(int(x) for x in rng.integers(30, 230, 3)),
@@ -256,12 +256,12 @@ def plan(n: int, seed: int) -> tuple[list[dict], list[Identity]]:
         r = rng.random()
         if emotion != "neutral" and r < 0.15:
             face_emotion = "neutral"  # a poker face: only the voice (and maybe the words) tell
-        elif emotion != "neutral" and r < 0.30:
+        elif emotion != "neutral" and r < 0.45:
             voice_emotion = "neutral"  # a flat voice: only the face (and maybe the words) tell
         kind_r = rng.random()
         if emotion in CONTRADICTING_CORES and kind_r < 0.25:
             kind, cores = "contradicting", CONTRADICTING_CORES[emotion]
-        elif kind_r < 0.55:
+        elif kind_r < 0.70:
             kind, cores = "neutral", NEUTRAL_CORES
         else:
             kind, cores = "consistent", CONSISTENT_CORES[emotion]

@@ -32,7 +32,11 @@ def prosody_target(row: dict) -> np.ndarray:
 
 def pretrain_encoders(model, rows: list[dict], samples, epochs: int = 6, batch_size: int = 8, lr: float = 1e-3,
                       seed: int = 0, log=print) -> dict:
-    """Regress expression / prosody targets through small heads on top of the encoders (heads discarded)."""
+    """Regress expression / prosody parameters and classify the face's / the voice's emotion, through small
+    heads on top of the encoders (the heads are discarded)."""
+    from train.corpus import EMOTIONS
+
+    classes = list(EMOTIONS)
     torch.manual_seed(seed)
     prep = model.cfg.preprocessing
     data = []
@@ -42,9 +46,11 @@ def pretrain_encoders(model, rows: list[dict], samples, epochs: int = 6, batch_s
         except Exception:  # noqa: BLE001 - a broken clip is skipped, as in training
             continue
         data.append((torch.from_numpy(pixels), torch.from_numpy(clips), torch.from_numpy(expression_target(row)),
-                     torch.from_numpy(prosody_target(row))))
-    vision_head = nn.Linear(model.vision.dim, len(EXPRESSION_KEYS))
-    audio_head = nn.Linear(model.audio.dim, len(PROSODY_KEYS))
+                     torch.from_numpy(prosody_target(row)), classes.index(row["face_emotion"]),
+                     classes.index(row["voice_emotion"])))
+    vision_head = nn.Linear(model.vision.dim, len(EXPRESSION_KEYS) + len(classes))
+    audio_head = nn.Linear(model.audio.dim, len(PROSODY_KEYS) + len(classes))
+    n_expr, n_pros = len(EXPRESSION_KEYS), len(PROSODY_KEYS)
     params = list(model.vision.parameters()) + list(model.audio.parameters()) + list(vision_head.parameters()) \
         + list(audio_head.parameters())
     for p in params:
@@ -62,13 +68,16 @@ def pretrain_encoders(model, rows: list[dict], samples, epochs: int = 6, batch_s
             clips = torch.stack([b[1] for b in batch])
             face, audio = model.features(pixels, clips)
             # the last frames and clips hold the full expression (it builds up over the first half second)
-            v_loss = nn.functional.mse_loss(vision_head(face[:, 2:]).mean(1), torch.stack([b[2] for b in batch]))
-            a_loss = nn.functional.mse_loss(audio_head(audio[:, 1:]).mean(1), torch.stack([b[3] for b in batch]))
-            loss = v_loss + a_loss
+            v_out, a_out = vision_head(face[:, 2:]).mean(1), audio_head(audio[:, 1:]).mean(1)
+            v_loss = nn.functional.mse_loss(v_out[:, :n_expr], torch.stack([b[2] for b in batch]))
+            a_loss = nn.functional.mse_loss(a_out[:, :n_pros], torch.stack([b[3] for b in batch]))
+            v_cls = nn.functional.cross_entropy(v_out[:, n_expr:], torch.tensor([b[4] for b in batch]))
+            a_cls = nn.functional.cross_entropy(a_out[:, n_pros:], torch.tensor([b[5] for b in batch]))
+            loss = v_loss + a_loss + 0.5 * (v_cls + a_cls)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            losses.append((float(v_loss), float(a_loss)))
+            losses.append((float(v_loss.detach()), float(a_loss.detach())))
         v, a = np.mean(losses, axis=0)
         history.append({"epoch": epoch + 1, "vision_mse": float(v), "audio_mse": float(a)})
         log(f"pretrain epoch {epoch + 1}/{epochs}: expression mse {v:.4f}, prosody mse {a:.4f} "
