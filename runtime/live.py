@@ -124,8 +124,9 @@ class Stream:
             self.counts["windows"] += 1
             self._put(self.windows_q, (w, time.perf_counter()))
 
-    def _put(self, q: queue.Queue, item) -> None:
-        """Drop the stalest waiting item when full (live), or wait for room (files)."""
+    def _put(self, q: queue.Queue, item, final: bool = False) -> None:
+        """Drop the stalest waiting item when full (live), or wait for room (files). After a stop, readers give
+        up rather than wait; the last window and the end marker (`final`) always get in."""
         while True:
             try:
                 q.put(item, timeout=0.1 if not self.drop else 0)
@@ -137,7 +138,7 @@ class Stream:
                         self.counts["dropped"] += 1
                     except queue.Empty:
                         pass
-                elif self.stop.is_set() and item is not _END:
+                elif self.stop.is_set() and not final:
                     return
 
     # --- encoder stage ------------------------------------------------------------------------------
@@ -187,7 +188,7 @@ class Stream:
         while True:
             item = self.windows_q.get()
             if item is _END:
-                self._put(self.fused_q, _END)
+                self._put(self.fused_q, _END, final=True)
                 return
             w, ready = item
             try:
@@ -201,7 +202,7 @@ class Stream:
                 self.counts["failed"] += 1
                 self.writer.window(self._record(w, error=f"{type(err).__name__}: {err}"))
                 continue
-            self._put(self.fused_q, (w, ready, fused, {**speech_ms, **timings}, face, speech, subtitle))
+            self._put(self.fused_q, (w, ready, fused, {**speech_ms, **timings}, face, speech, subtitle), final=True)
 
     def listen(self, w: Window) -> tuple[bool | None, str, dict]:
         """Voice activity and subtitle of a window (None / the fixed subtitle when those stages are off)."""
@@ -285,8 +286,8 @@ class Stream:
             if self.options.max_windows is None or self.counts["windows"] < self.options.max_windows:
                 for w in self.windower.flush():  # the last, unfinished window
                     self.counts["windows"] += 1
-                    self._put(self.windows_q, (w, time.perf_counter()))
-        self._put(self.windows_q, _END)
+                    self._put(self.windows_q, (w, time.perf_counter()), final=True)
+        self._put(self.windows_q, _END, final=True)
         try:
             for thread in workers:
                 thread.join()
