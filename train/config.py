@@ -85,14 +85,14 @@ def demo(seed: int = 0) -> ModelConfig:
         preset="demo",
         seed=seed,
         vision=dict(hidden_size=128, intermediate_size=256, num_hidden_layers=4, num_attention_heads=4,
-                    image_size=96, patch_size=12, projection_dim=128),
+                    image_size=64, patch_size=8, projection_dim=128),
         audio=dict(hidden_size=128, intermediate_size=256, num_hidden_layers=4, num_attention_heads=4,
                    conv_dim=(32,) * 7, num_conv_pos_embeddings=32, num_conv_pos_embedding_groups=4),
         llm=dict(hidden_size=256, intermediate_size=768, num_hidden_layers=4, num_attention_heads=4,
                  num_key_value_heads=2, max_position_embeddings=1024, rms_norm_eps=1e-6, tie_word_embeddings=True),
         tokenizer_vocab_size=1024,
         train_llm=True,
-        preprocessing=Preprocessing(image_size=96),
+        preprocessing=Preprocessing(image_size=64),
     )
 
 
