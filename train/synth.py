@@ -2,6 +2,7 @@
 follows it, written as a real H.264 + AAC mp4 with av.
 
     python -m train.synth --clip clip.mp4 [--seconds 4] [--seed 0]
+    python -m train.synth --out corpus/ --n 2000 --seed 0        # the labelled corpus (train/corpus.py)
 
 Used for smoke runs, tests and as the seed of the synthetic corpus.
 """
@@ -87,66 +88,22 @@ def write_clip(path: str | Path, seconds: float = 4.0, fps: int = 15, size: tupl
     return path
 
 
-# emotion → (mouth-corner pull, voice pitch in Hz, words that describe it)
-EMOTIONS = {
-    "happy": (0.9, 230, ["happy", "joyful"]), "excited": (0.7, 260, ["excited", "happy"]),
-    "calm": (0.2, 140, ["calm", "relaxed"]), "sad": (-0.8, 110, ["sad", "disappointed"]),
-    "angry": (-0.6, 180, ["angry", "frustrated"]), "worried": (-0.4, 200, ["worried", "anxious"]),
-}
-SUBTITLES = ["I did not expect that at all.", "We need to talk about what happened.", "Well, here we are again.",
-             "Can you believe this?", "It is fine, really.", "Let me think about it."]
-
-
-def write_corpus(out: str | Path, n: int, seed: int = 0, seconds: float = 3.0) -> Path:
-    """n labelled clips in both layouts training reads: manifest.jsonl and MER-Caption CSVs. → the folder."""
-    import csv
-    import json
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    names = list(EMOTIONS)
-    rows = []
-    for i in range(n):
-        emotion = names[int(rng.integers(len(names)))]
-        smile, pitch, words = EMOTIONS[emotion]
-        name = f"clip{i:04d}"
-        subtitle = SUBTITLES[int(rng.integers(len(SUBTITLES)))]
-        write_clip(out / f"{name}.mp4", seconds=seconds, seed=seed * 100003 + i, smile=smile + rng.normal(0, 0.1),
-                   pitch=pitch * rng.uniform(0.9, 1.1))
-        voice = "high and lively" if pitch > 200 else "low and slow" if pitch < 130 else "steady"
-        face = "smiles" if smile > 0.3 else "frowns" if smile < -0.3 else "looks relaxed"
-        description = (f"The person {face} and the voice is {voice}. The subtitle says: {subtitle} "
-                       f"Together this suggests the character feels {words[0]}.")
-        rows.append({"name": name, "path": f"{name}.mp4", "subtitle": subtitle, "labels": words,
-                     "description": description})
-    with open(out / "manifest.jsonl", "w") as f:
-        for row in rows:
-            f.write(json.dumps(row) + "\n")
-    for file, header, get in (("labels.csv", ("name", "openset"), lambda r: "[" + ", ".join(r["labels"]) + "]"),
-                              ("reasons.csv", ("name", "reason"), lambda r: r["description"]),
-                              ("subtitles.csv", ("name", "english"), lambda r: r["subtitle"])):
-        with open(out / file, "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(header)
-            writer.writerows((r["name"], get(r)) for r in rows)
-    return out
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m train.synth", description=__doc__.split("\n\n")[0])
     what = ap.add_mutually_exclusive_group(required=True)
     what.add_argument("--clip", metavar="FILE", help="one clip to write")
-    what.add_argument("--out", metavar="DIR", help="a labelled corpus of --n clips")
+    what.add_argument("--out", metavar="DIR", help="a labelled MER-Caption-style corpus of --n clips (train/corpus.py)")
     ap.add_argument("--n", type=int, default=50)
-    ap.add_argument("--seconds", type=float, default=None)
+    ap.add_argument("--seconds", type=float, default=4.0, help="length of the --clip")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-audio", action="store_true")
     args = ap.parse_args(argv)
     if args.clip:
-        print(write_clip(args.clip, args.seconds or 4.0, seed=args.seed, audio=not args.no_audio))
+        print(write_clip(args.clip, args.seconds, seed=args.seed, audio=not args.no_audio))
     else:
-        print(write_corpus(args.out, args.n, args.seed, args.seconds or 3.0))
+        from train.corpus import write_corpus
+
+        print(write_corpus(args.out, args.n, args.seed))
     return 0
 
 

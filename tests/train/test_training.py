@@ -11,9 +11,9 @@ from tests.conftest import run_cli
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    from train.synth import write_corpus
+    from train.corpus import write_corpus
 
-    return write_corpus(tmp_path_factory.mktemp("corpus"), n=16, seed=2, seconds=2.0)
+    return write_corpus(tmp_path_factory.mktemp("corpus"), n=16, seed=2, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +70,8 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(corpus, features, tmp
 def test_missing_and_corrupt_media_are_skipped_and_counted(corpus, tmp_path):
     data = tmp_path / "data"
     shutil.copytree(corpus, data)
-    (data / "clip0001.mp4").unlink()
-    (data / "clip0002.mp4").write_bytes(b"not a video")
+    (data / "s2_00001.mp4").unlink()
+    (data / "s2_00002.mp4").write_bytes(b"not a video")
     result = run_cli("train", "--data", str(data / "manifest.jsonl"), "--out", str(tmp_path / "run"), "--epochs", "1",
                      "--val-fraction", "0", "--batch-size", "8", "--no-progress", "--label-type", "ovlabel")
     assert result.returncode == 0, result.stderr
