@@ -152,3 +152,38 @@ def test_bitsandbytes_loading_is_refused_on_cpu():
         pytest.skip("a CUDA GPU is present: the refusal applies to CPU-only machines")
     with pytest.raises(ValueError, match="needs a CUDA GPU"):
         llm_load_options(ModelConfig(preset="x", llm_path="/nowhere", llm_quant="4bit"))
+
+
+@pytest.mark.gpu
+def test_qlora_trains_a_4bit_llm_on_cuda(tmp_path):
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("QLoRA needs a CUDA GPU (bitsandbytes 4-bit); this machine has none")
+    pytest.importorskip("bitsandbytes", reason="bitsandbytes is not installed")
+    from train.config import affectgpt_7b, tiny
+    from train.model import AffectGPT, build_parts
+
+    vision, audio, llm, tokenizer = build_parts(tiny(seed=6))
+    vision.clip.save_pretrained(tmp_path / "clip")
+    audio.hubert.save_pretrained(tmp_path / "hubert")
+    llm.save_pretrained(tmp_path / "qwen")
+    tokenizer.save(str(tmp_path / "qwen" / "tokenizer.json"))
+    cfg = affectgpt_7b(str(tmp_path / "clip"), str(tmp_path / "hubert"), str(tmp_path / "qwen"))
+    cfg.llm_quant = "4bit"
+    model = AffectGPT.build(cfg)
+    model.vision.cuda()
+    model.audio.cuda()
+    model.fusion.cuda()
+    prep = model.cfg.preprocessing
+    pixels = torch.randn(1, 8, 3, prep.image_size, prep.image_size, device="cuda")
+    clips = torch.randn(1, 8, prep.clip_samples, device="cuda")
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    losses = []
+    for _ in range(5):
+        loss = model(pixels, clips, ["Fine."], ["The character's emotional state is happy."])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < losses[0]
