@@ -18,6 +18,20 @@ def run_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 
+def save_tiny_parts(folder: Path, seed: int):
+    """Tiny CLIP, HuBERT and Qwen2 (+ tokenizer) saved as local pretrained folders, as the 7B preset reads
+    them. → (parts, clip_dir, hubert_dir, llm_dir)"""
+    from train.model import build_parts
+    from train.config import tiny
+
+    vision, audio, llm, tokenizer = parts = build_parts(tiny(seed=seed))
+    vision.clip.save_pretrained(folder / "clip")
+    audio.hubert.save_pretrained(folder / "hubert")
+    llm.save_pretrained(folder / "qwen")
+    tokenizer.save(str(folder / "qwen" / "tokenizer.json"))
+    return parts, str(folder / "clip"), str(folder / "hubert"), str(folder / "qwen")
+
+
 @pytest.fixture(scope="session")
 def media_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("media")

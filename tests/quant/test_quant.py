@@ -161,15 +161,12 @@ def test_qlora_trains_a_4bit_llm_on_cuda(tmp_path):
     if not torch.cuda.is_available():
         pytest.skip("QLoRA needs a CUDA GPU (bitsandbytes 4-bit); this machine has none")
     pytest.importorskip("bitsandbytes", reason="bitsandbytes is not installed")
-    from train.config import affectgpt_7b, tiny
-    from train.model import AffectGPT, build_parts
+    from tests.conftest import save_tiny_parts
+    from train.config import affectgpt_7b
+    from train.model import AffectGPT
 
-    vision, audio, llm, tokenizer = build_parts(tiny(seed=6))
-    vision.clip.save_pretrained(tmp_path / "clip")
-    audio.hubert.save_pretrained(tmp_path / "hubert")
-    llm.save_pretrained(tmp_path / "qwen")
-    tokenizer.save(str(tmp_path / "qwen" / "tokenizer.json"))
-    cfg = affectgpt_7b(str(tmp_path / "clip"), str(tmp_path / "hubert"), str(tmp_path / "qwen"))
+    _, *folders = save_tiny_parts(tmp_path, seed=6)
+    cfg = affectgpt_7b(*folders)
     cfg.llm_quant = "4bit"
     model = AffectGPT.build(cfg)
     model.vision.cuda()

@@ -2,19 +2,14 @@
 
 import torch
 
-from train.config import affectgpt_7b, tiny
-from train.model import AffectGPT, build_parts
+from tests.conftest import save_tiny_parts
+from train.config import affectgpt_7b
+from train.model import AffectGPT
 
 
 def test_pretrained_parts_load_from_local_folders(tmp_path):
-    cfg = tiny(seed=5)
-    vision, audio, llm, tokenizer = build_parts(cfg)
-    vision.clip.save_pretrained(tmp_path / "clip")
-    audio.hubert.save_pretrained(tmp_path / "hubert")
-    llm.save_pretrained(tmp_path / "qwen")
-    tokenizer.save(str(tmp_path / "qwen" / "tokenizer.json"))
-
-    local = affectgpt_7b(str(tmp_path / "clip"), str(tmp_path / "hubert"), str(tmp_path / "qwen"))
+    (vision, audio, llm, tokenizer), *folders = save_tiny_parts(tmp_path, seed=5)
+    local = affectgpt_7b(*folders)
     assert local.preprocessing.channel_order == "bgr" and local.preprocessing.image_size == 224
     model = AffectGPT.build(local).eval()
     for name, p in vision.clip.state_dict().items():

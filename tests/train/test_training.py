@@ -93,16 +93,13 @@ def test_two_gloo_processes_agree_and_learn(corpus, features, tmp_path):
 
 
 def test_import_of_the_released_checkpoint_layout(tmp_path, clip_path):
+    from tests.conftest import save_tiny_parts
     from train.checkpoint import trainable_state
-    from train.config import affectgpt_7b, tiny
-    from train.model import AffectGPT, build_parts
+    from train.config import affectgpt_7b
+    from train.model import AffectGPT
 
-    vision, audio, llm, tokenizer = build_parts(tiny(seed=3))
-    vision.clip.save_pretrained(tmp_path / "clip")
-    audio.hubert.save_pretrained(tmp_path / "hubert")
-    llm.save_pretrained(tmp_path / "qwen")
-    tokenizer.save(str(tmp_path / "qwen" / "tokenizer.json"))
-    cfg = affectgpt_7b(str(tmp_path / "clip"), str(tmp_path / "hubert"), str(tmp_path / "qwen"))
+    _, *folders = save_tiny_parts(tmp_path, seed=3)
+    cfg = affectgpt_7b(*folders)
     cfg.lora_r = 4
     source = AffectGPT.build(cfg)
     with torch.no_grad():
