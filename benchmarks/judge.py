@@ -22,8 +22,7 @@ def label_grammar(vocabulary, max_labels: int = 8) -> str:
     """GBNF: "[" then up to `max_labels` words of `vocabulary` separated by ", ", then "]"."""
     words = sorted({w.strip().lower() for w in vocabulary if w and w.strip()})
     alternatives = " | ".join('"' + w.replace("\\", "\\\\").replace('"', '\\"') + '"' for w in words)
-    more = "".join(f'(", " label' for _ in range(max_labels - 1)) + ")?" * (max_labels - 1)
-    return f'root ::= "[" (label {more})? "]"\nlabel ::= {alternatives}\n'
+    return f'root ::= "[" (label (", " label){{0,{max_labels - 1}}})? "]"\nlabel ::= {alternatives}\n'
 
 
 class Judge:

@@ -101,7 +101,6 @@ def gate(bundle: str | Path, clip_paths: list[Path], subtitle: str = "", truth: 
 
     reference = Pipeline(bundle, RuntimeOptions(threads=threads, max_new_tokens=max_new_tokens,
                                                 encoder_variant="fp32", llm_variant="", verify_hashes=False))
-    grammar = None
     from runtime.live import LABELS_GRAMMAR
 
     grammar = LABELS_GRAMMAR  # answers that always parse: the gate measures the model, not the format

@@ -12,7 +12,6 @@ Exit status: 0 done; 1 the bundle or an input could not be opened, or a clip fai
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path

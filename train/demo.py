@@ -12,7 +12,6 @@ import json
 import shutil
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +30,6 @@ def evaluate(bundle: Path, rows: list[dict], corpus: Path, wheel_dir: str | None
     from runtime.media import read_clip
     from runtime.pipeline import Pipeline, RuntimeOptions
     from runtime.preprocess import audio_clips, pixel_values
-    from runtime.prompt import clean_answer, parse_labels
 
     try:
         wheel = EmotionWheel(wheel_dir)
@@ -57,7 +55,7 @@ def evaluate(bundle: Path, rows: list[dict], corpus: Path, wheel_dir: str | None
                 fused = fused.copy()
                 fused[0] = 0.0  # the multi token
             subtitle = "" if condition == "no subtitle" else row["subtitle"]
-            _, text, labels = pipeline.answer_fused(fused, subtitle, grammar=None)
+            _, _, labels = pipeline.answer_fused(fused, subtitle, grammar=None)
             preds[condition][row["name"]] = labels
             if condition == "full":
                 ms.append((time.perf_counter() - t) * 1e3)
@@ -92,6 +90,7 @@ def main(argv=None) -> int:
     from quant.gguf import quantize_gguf
     from quant.onnx import quantize_onnx
     from quant.report import gate, write
+    from runtime.manifest import read_manifest
     from train.cache import build_cache
     from train.checkpoint import load_checkpoint, save_checkpoint
     from train.config import demo
@@ -170,7 +169,7 @@ def main(argv=None) -> int:
     scores = evaluate(bundle, split["test"][: args.eval_clips], corpus, args.wheel_dir)
     times["evaluate_s"] = time.perf_counter() - t
     summary = {"times": times, "pretrain": pre, "val": result["val"], "evaluation": scores,
-               "bundle_bytes": {k: v.bytes for k, v in __import__("runtime.manifest", fromlist=["x"]).read_manifest(bundle).files.items()}}
+               "bundle_bytes": {k: v.bytes for k, v in read_manifest(bundle).files.items()}}
     (out / "demo.json").write_text(json.dumps(summary, indent=2))
     log(json.dumps(scores, indent=2))
 
@@ -180,8 +179,8 @@ def main(argv=None) -> int:
 
 
 def ship(bundle: Path, corpus: Path, test_rows: list[dict]) -> None:
-    """Copy the bundle (without the fp32 references the defaults do not need? no: all of it) and a few
-    held-out clips to runtime/demo/, where the runtime finds them by default."""
+    """Copy the bundle (every variant, the fp32 reference included) and one held-out clip per emotion to
+    runtime/demo/, where the runtime finds them by default."""
     from train.checkpoint import atomic_dir
 
     with atomic_dir(SHIP_DIR) as tmp:

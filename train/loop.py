@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import random
 import sys
@@ -24,7 +23,7 @@ import numpy as np
 import torch
 
 from runtime.media import MediaError
-from train.data import DataError, SkipLog, load_media, read_dataset, target
+from train.data import SkipLog, load_media, read_dataset, target
 
 CHECKPOINT_DIR = "checkpoint"
 STATE_FILE = "training_state.pt"

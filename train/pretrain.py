@@ -5,7 +5,6 @@ encoder the prosody parameters off the voice. Then they are frozen, as the paper
 
 from __future__ import annotations
 
-import sys
 import time
 
 import numpy as np

@@ -1,7 +1,6 @@
 """The shipped demo: found by default, small, and answering on its own held-out sample clips."""
 
 import json
-from pathlib import Path
 
 import pytest
 

@@ -79,7 +79,6 @@ def test_missing_and_corrupt_media_are_skipped_and_counted(corpus, tmp_path):
 
 
 def test_two_gloo_processes_agree_and_learn(corpus, features, tmp_path):
-    import sys
 
     result = run_cli("torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533", "-m", "train",
                      "--data", str(corpus / "manifest.jsonl"), "--features", str(features), "--out", str(tmp_path / "ddp"),
