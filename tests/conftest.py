@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -13,9 +14,10 @@ ROOT = Path(__file__).resolve().parents[1]
 WHEEL_DIR = ROOT.parent / "shared" / "data" / "affectgpt-emotion-wheel"
 
 
-def run_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    """Run `python -m ...` as a user would, from the project root."""
-    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+def run_cli(*args: str, timeout: int = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run `python -m ...` as a user would, from the project root (`env`: variables added to ours)."""
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **env} if env else None)
 
 
 def save_tiny_parts(folder: Path, seed: int):

@@ -136,8 +136,14 @@ class Examples:
 def _distributed() -> tuple[int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not torch.distributed.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        torch.distributed.init_process_group(backend)
+        if torch.cuda.is_available():
+            # NCCL needs one GPU per process: say so, rather than fail inside NCCL on a GPU that is not there
+            local_rank, gpus = int(os.environ.get("LOCAL_RANK", 0)), torch.cuda.device_count()
+            if local_rank >= gpus:
+                raise TrainingError(f"{os.environ.get('LOCAL_WORLD_SIZE', '?')} processes on this node but {gpus} GPU(s): "
+                                    f"use --nproc_per_node {gpus}, or CUDA_VISIBLE_DEVICES= to train on the CPU (gloo)")
+            torch.cuda.set_device(local_rank)
+        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     return (torch.distributed.get_rank() if world > 1 else 0), world
 
 

@@ -243,11 +243,12 @@ class AffectGPT(nn.Module):
         table = self.llm.get_input_embeddings()
         spans = placeholder_spans(self.fusion.rows)
         token_pos = [i for i, x in enumerate(ids) if isinstance(x, int)]
-        rows = torch.empty(len(ids), self.llm_width, dtype=fused.dtype, device=fused.device)
-        rows[token_pos] = table(torch.tensor([ids[i] for i in token_pos], device=fused.device)).to(fused.dtype)
+        dtype = table.weight.dtype  # bf16 under 4/8-bit loading, where the fused rows stay fp32
+        rows = torch.empty(len(ids), self.llm_width, dtype=dtype, device=fused.device)
+        rows[token_pos] = table(torch.tensor([ids[i] for i in token_pos], device=fused.device))
         for i, x in enumerate(ids):
             if not isinstance(x, int):
-                rows[i] = fused[spans[x[0]].start + x[1]]
+                rows[i] = fused[spans[x[0]].start + x[1]].to(dtype)
         return rows
 
     def llm_pieces(self, ids: list[int | tuple], fused: torch.Tensor) -> list:
@@ -282,7 +283,7 @@ class AffectGPT(nn.Module):
             seqs.append(self.embed(prompt + target, fused[b]))
             labels.append(torch.tensor([-100] * len(prompt) + target))
         length = max(len(x) for x in labels)
-        embeds = torch.zeros(len(seqs), length, self.llm_width, dtype=fused.dtype, device=fused.device)
+        embeds = torch.zeros(len(seqs), length, self.llm_width, dtype=seqs[0].dtype, device=fused.device)
         mask = torch.zeros(len(seqs), length, dtype=torch.long, device=fused.device)
         label_ids = torch.full((len(seqs), length), -100, dtype=torch.long, device=fused.device)
         for b, (e, y) in enumerate(zip(seqs, labels)):
@@ -308,5 +309,5 @@ class AffectGPT(nn.Module):
             generated.append(next_id)
             if len(generated) >= max_new_tokens or STOP_TEXT in self.tokenizer.decode(generated):
                 break
-            out = self.llm(input_ids=torch.tensor([[next_id]]), cache=out.cache, use_cache=True)
+            out = self.llm(input_ids=torch.tensor([[next_id]], device=embeds.device), cache=out.cache, use_cache=True)
         return generated

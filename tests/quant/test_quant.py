@@ -184,3 +184,6 @@ def test_qlora_trains_a_4bit_llm_on_cuda(tmp_path):
         opt.step()
         losses.append(float(loss.detach()))
     assert losses[-1] < losses[0]
+    # greedy decoding on the GPU too (the reference path the runtime is checked against)
+    new_ids = model.generate(pixels[0], clips[0], "Fine.", max_new_tokens=4)
+    assert len(new_ids) <= 4 and all(isinstance(i, int) for i in new_ids)

@@ -32,7 +32,7 @@ def test_loss_is_on_the_answer_and_decreases(tiny_model):
     answer = "The character's emotional state is happy, excited."
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
     losses = []
-    for _ in range(10):
+    for _ in range(20):
         loss = model(pixels, clips, ["What a day!"], [answer])
         opt.zero_grad()
         loss.backward()

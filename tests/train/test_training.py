@@ -79,11 +79,11 @@ def test_missing_and_corrupt_media_are_skipped_and_counted(corpus, tmp_path):
 
 
 def test_two_gloo_processes_agree_and_learn(corpus, features, tmp_path):
-
+    # on the CPU even where a GPU is present: two NCCL ranks cannot share one GPU
     result = run_cli("torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533", "-m", "train",
                      "--data", str(corpus / "manifest.jsonl"), "--features", str(features), "--out", str(tmp_path / "ddp"),
                      "--epochs", "4", "--batch-size", "2", "--lr", "2e-3", "--warmup-steps", "2", "--label-type", "ovlabel",
-                     "--val-fraction", "0.25", "--no-progress", timeout=600)
+                     "--val-fraction", "0.25", "--no-progress", timeout=600, env={"CUDA_VISIBLE_DEVICES": ""})
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
     assert metrics["world_size"] == 2 and metrics["ranks_identical"] is True
@@ -130,3 +130,35 @@ def test_import_of_the_released_checkpoint_layout(tmp_path, clip_path):
     answer = run_cli("runtime.stream", "--clip", str(clip_path), "--bundle", str(tmp_path / "bundle"),
                      "--max-new-tokens", "4")
     assert answer.returncode == 0, answer.stderr
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+def test_training_on_cuda_with_amp_and_gradient_checkpointing(corpus, tmp_path, amp):
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU; this machine has none")
+    from train.checkpoint import load_checkpoint
+
+    result = _train(data=str(corpus / "manifest.jsonl"), out=str(tmp_path / "run"), epochs=4, amp=amp,
+                    grad_checkpointing=True)
+    val = [v["loss"] for v in result["val"]]
+    assert val[-1] < val[0], val
+    # a checkpoint written on the GPU loads and runs on a machine without one
+    model = load_checkpoint(tmp_path / "run" / "checkpoint")
+    assert next(model.parameters()).device.type == "cpu"
+    prep = model.cfg.preprocessing
+    fused = model.encode(torch.randn(1, prep.num_frames, 3, prep.image_size, prep.image_size),
+                         torch.randn(1, prep.num_clips, prep.clip_samples))
+    assert torch.isfinite(fused).all()
+
+
+def test_more_processes_than_gpus_is_refused_with_the_fix(monkeypatch):
+    from train.loop import TrainingError, _distributed
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    with pytest.raises(TrainingError, match="2 processes on this node but 1 GPU"):
+        _distributed()
