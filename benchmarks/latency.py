@@ -121,6 +121,7 @@ def run_reference(spec: dict) -> dict:
 
     from runtime.preprocess import audio_clips, pixel_values
     from train.checkpoint import load_checkpoint
+    from train.model import decode_step
 
     torch.set_num_threads(spec["threads"] or os.cpu_count())
     model = load_checkpoint(spec["checkpoint"]).eval()
@@ -145,7 +146,7 @@ def run_reference(spec: dict) -> dict:
             t, run["llm_prefill"] = _lap(t, run["llm_prefill"])
             for _ in range(spec["tokens"]):
                 next_id = out.logits[:, -1].argmax(-1, keepdim=True)
-                out = model.llm(input_ids=next_id, cache=out.cache, use_cache=True)
+                out = decode_step(model.llm, out, next_id)
             run["llm_decode_per_token"].append((time.perf_counter() - t) * 1e3 / spec["tokens"])
             run["end_to_end"].append((time.perf_counter() - t0) * 1e3)
             if i >= spec["warmup"]:

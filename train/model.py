@@ -143,6 +143,14 @@ def llm_load_options(cfg: ModelConfig) -> dict:
     return {"quantization_config": quant, "device_map": {"": torch.cuda.current_device()}, "dtype": torch.bfloat16}
 
 
+def decode_step(llm, out, input_ids: torch.Tensor):
+    """One more token on the KV cache of the previous output (recent transformers call it `cache`, older
+    releases `past_key_values`)."""
+    if hasattr(out, "cache"):
+        return llm(input_ids=input_ids, cache=out.cache, use_cache=True)
+    return llm(input_ids=input_ids, past_key_values=out.past_key_values, use_cache=True)
+
+
 def build_parts(cfg: ModelConfig):
     """(vision, audio, llm, tokenizer): random weights from configs, or pretrained from local folders."""
     from transformers import (CLIPVisionConfig, CLIPVisionModelWithProjection, HubertConfig, HubertModel,
@@ -309,5 +317,5 @@ class AffectGPT(nn.Module):
             generated.append(next_id)
             if len(generated) >= max_new_tokens or STOP_TEXT in self.tokenizer.decode(generated):
                 break
-            out = self.llm(input_ids=torch.tensor([[next_id]], device=embeds.device), cache=out.cache, use_cache=True)
+            out = decode_step(self.llm, out, torch.tensor([[next_id]], device=embeds.device))
         return generated
