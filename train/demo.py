@@ -78,8 +78,10 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True)
     ap.add_argument("--n", type=int, default=1600, help="clips in the corpus")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--pretrain-samples", type=int, default=640)
-    ap.add_argument("--pretrain-epochs", type=int, default=4)
+    ap.add_argument("--pretrain-samples", type=int, default=640, help="training clips the audio encoder learns from")
+    ap.add_argument("--pretrain-epochs", type=int, default=4, help="audio encoder pretraining epochs")
+    ap.add_argument("--vision-frames", type=int, default=12000, help="rendered frames the vision encoder learns from")
+    ap.add_argument("--vision-epochs", type=int, default=20)
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--eval-clips", type=int, default=120)
     ap.add_argument("--wheel-dir")
@@ -98,7 +100,7 @@ def main(argv=None) -> int:
     from train.data import read_jsonl
     from train.loop import TrainConfig, train
     from train.model import AffectGPT
-    from train.pretrain import pretrain_encoders
+    from train.pretrain import pretrain_audio, pretrain_vision
     from train.tokenizer import train_tiny_tokenizer
 
     out = Path(args.out)
@@ -118,11 +120,13 @@ def main(argv=None) -> int:
     cfg = demo(args.seed)
     cfg.tokenizer_path = str((out / "tokenizer.json").resolve())
     model = AffectGPT.build(cfg)
-    log(f"pretraining the encoders on {min(args.pretrain_samples, len(split['train']))} clips")
+    log(f"pretraining the vision encoder on {args.vision_frames} rendered frames")
+    pre = {"vision": pretrain_vision(model, frames=args.vision_frames, epochs=args.vision_epochs, seed=args.seed, log=log)}
+    log(f"pretraining the audio encoder on {min(args.pretrain_samples, len(split['train']))} clips")
     train_rows = split["train"][: args.pretrain_samples]
     samples = {s.name: s for s in read_jsonl(corpus / "train.jsonl")}
-    pre = pretrain_encoders(model, train_rows, [samples[r["name"]] for r in train_rows], epochs=args.pretrain_epochs,
-                            batch_size=16, seed=args.seed, log=log)
+    pre["audio"] = pretrain_audio(model, train_rows, [samples[r["name"]] for r in train_rows],
+                                  epochs=args.pretrain_epochs, batch_size=16, seed=args.seed, log=log)
     (out / "encoders").mkdir(exist_ok=True)
     model.vision.clip.save_pretrained(out / "encoders" / "vision")
     model.audio.hubert.save_pretrained(out / "encoders" / "audio")

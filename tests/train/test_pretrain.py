@@ -1,0 +1,33 @@
+"""Encoder pretraining for the demo: rendered expression frames for vision, corpus clips for audio."""
+
+import numpy as np
+import torch
+
+from train.config import tiny
+from train.model import AffectGPT
+
+
+def test_rendered_expressions_are_deterministic_and_labelled():
+    from train.corpus import EMOTIONS
+    from train.pretrain import EXPRESSION_KEYS, rendered_expressions
+
+    prep = tiny().preprocessing
+    x, y, c = rendered_expressions(12, seed=3, prep=prep, workers=1)
+    assert x.shape == (12, 3, prep.image_size, prep.image_size) and y.shape == (12, len(EXPRESSION_KEYS))
+    assert int(c.min()) >= 0 and int(c.max()) < len(EMOTIONS)
+    again = rendered_expressions(12, seed=3, prep=prep, workers=1)
+    assert torch.equal(x, again[0]) and torch.equal(c, again[2])
+    assert not torch.equal(x, rendered_expressions(12, seed=4, prep=prep, workers=1)[0])
+
+
+def test_vision_pretraining_changes_then_freezes_the_encoder():
+    from train.pretrain import pretrain_vision
+
+    model = AffectGPT.build(tiny(seed=1))
+    before = {k: v.clone() for k, v in model.vision.state_dict().items()}
+    result = pretrain_vision(model, frames=96, epochs=2, batch_size=16, warmup=2, log=lambda _: None)
+    assert [h["epoch"] for h in result["history"]] == [1, 2]
+    assert all(np.isfinite(h["val_mse"]) for h in result["history"])
+    changed = [k for k, v in model.vision.state_dict().items() if not torch.equal(v, before[k])]
+    assert changed, "pretraining left the vision encoder as it was"
+    assert not model.vision.training and not any(p.requires_grad for p in model.vision.parameters())
