@@ -43,6 +43,11 @@ def build_cache(model, samples, out: str | os.PathLike, progress: bool = True) -
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    fingerprint = encoder_fingerprint(model)
+    # the fingerprint goes in first: an interrupted run resumes, other encoders are refused
+    if (out / INDEX).is_file() and json.loads((out / INDEX).read_text())["fingerprint"] != fingerprint:
+        raise DataError(f"{out} holds features of other encoders or preprocessing: use a new folder")
+    (out / INDEX).write_text(json.dumps({"fingerprint": fingerprint, "complete": False}))
     skipped = SkipLog()
     prep = model.cfg.preprocessing
     for sample in tqdm(samples, desc="features", disable=not progress, file=sys.stderr):
@@ -58,7 +63,7 @@ def build_cache(model, samples, out: str | os.PathLike, progress: bool = True) -
         tmp = path.with_name(path.name + ".partial")
         save_file({"face": face[0].contiguous(), "audio": audio[0].contiguous()}, str(tmp))
         os.replace(tmp, path)
-    index = {"fingerprint": encoder_fingerprint(model), "skipped": skipped.count, "skipped_names": skipped.names}
+    index = {"fingerprint": fingerprint, "complete": True, "skipped": skipped.count, "skipped_names": skipped.names}
     (out / INDEX).write_text(json.dumps(index, indent=2))
     return index
 
@@ -68,8 +73,11 @@ def open_cache(folder: str | os.PathLike, model) -> Path:
     index = folder / INDEX
     if not index.is_file():
         raise DataError(f"{folder} is not a feature cache (no {INDEX}); make one with python -m train.cache")
-    if json.loads(index.read_text())["fingerprint"] != encoder_fingerprint(model):
+    content = json.loads(index.read_text())
+    if content["fingerprint"] != encoder_fingerprint(model):
         raise DataError(f"feature cache {folder} was made by other encoders or preprocessing: rebuild it")
+    if not content.get("complete", True):
+        raise DataError(f"feature cache {folder} is unfinished: run python -m train.cache again to complete it")
     return folder
 
 

@@ -1,8 +1,9 @@
 """A synthetic MER-Caption-style corpus: faces and voices driven by an emotion, subtitles that agree with it,
 say nothing about it, or contradict it — so that every modality matters.
 
-Each clip has a random identity (face shape, skin, hair, glasses, background, position, scale, lighting,
-camera noise, voice), an expression track of action-unit-like parameters, speech whose prosody follows the
+A non-neutral emotion shows in face and voice (45 % of its clips), in the voice only (20 %), in the face
+only (20 %) or in the words only (15 %). Each clip has a random identity (face shape, skin, hair, glasses,
+background, position, scale, lighting, camera noise, voice), an expression track of action-unit-like parameters, speech whose prosody follows the
 emotion (espeak-ng when installed, else a source-filter voice), a subtitle, an OV label list, a sentiment
 and a description naming the visual, acoustic and textual cues. Splits are disjoint by identity and by
 sentence. Output: the clips, manifest.jsonl (with split), and MER-Caption-style CSVs per split.
@@ -237,7 +238,8 @@ def describe(row: dict) -> str:
     if p["pauses"] > 1:
         voice.append("full of pauses")
     text = {"consistent": "which fits the mood", "neutral": "which says little about the emotion",
-            "contradicting": "but the face and voice tell another story"}[row["text_kind"]]
+            "contradicting": "but the face and voice tell another story",
+            "revealing": "which reveals what the face and voice hide"}[row["text_kind"]]
     labels = ", ".join(row["labels"]) or "neutral"
     return (f"In the video, the person {', '.join(cues[:-1]) + ' and ' + cues[-1] if len(cues) > 1 else cues[0]}. "
             f"In the audio, the voice is {', '.join(voice)}. In the text, the subtitle says \"{row['subtitle']}\", {text}. "
@@ -255,13 +257,18 @@ def plan(n: int, seed: int) -> tuple[list[dict], list[Identity]]:
         split = split_of(ident.id)
         emotion = names[int(rng.integers(len(names)))]
         face_emotion = voice_emotion = emotion
+        # each modality alone must sometimes carry the emotion, so that taking any one away costs
         r = rng.random()
-        if emotion != "neutral" and r < 0.15:
+        if emotion != "neutral" and r < 0.20:
             face_emotion = "neutral"  # a poker face: only the voice (and maybe the words) tell
-        elif emotion != "neutral" and r < 0.45:
+        elif emotion != "neutral" and r < 0.40:
             voice_emotion = "neutral"  # a flat voice: only the face (and maybe the words) tell
+        elif emotion != "neutral" and r < 0.55:
+            face_emotion = voice_emotion = "neutral"  # hidden in face and voice: only the words tell
         kind_r = rng.random()
-        if emotion in CONTRADICTING_CORES and kind_r < 0.25:
+        if face_emotion == voice_emotion == "neutral" != emotion:
+            kind, cores = "revealing", CONSISTENT_CORES[emotion]
+        elif emotion in CONTRADICTING_CORES and kind_r < 0.25:
             kind, cores = "contradicting", CONTRADICTING_CORES[emotion]
         elif kind_r < 0.70:
             kind, cores = "neutral", NEUTRAL_CORES

@@ -81,11 +81,13 @@ def main(argv=None) -> int:
     ap.add_argument("--pretrain-samples", type=int, default=640, help="training clips the audio encoder learns from")
     ap.add_argument("--pretrain-epochs", type=int, default=4, help="audio encoder pretraining epochs")
     ap.add_argument("--vision-frames", type=int, default=12000, help="rendered frames the vision encoder learns from")
-    ap.add_argument("--vision-epochs", type=int, default=20)
+    ap.add_argument("--vision-epochs", type=int, default=16)
     ap.add_argument("--epochs", type=int, default=12)
-    ap.add_argument("--eval-clips", type=int, default=120)
+    ap.add_argument("--eval-clips", type=int, default=160, help="held-out test clips scored (the split has about n/10)")
     ap.add_argument("--wheel-dir")
     ap.add_argument("--ship", action="store_true", help="copy the bundle and sample clips into runtime/demo/")
+    ap.add_argument("--resume", action="store_true",
+                    help="reuse the finished stages in --out (corpus, pretrained encoders, features, training)")
     args = ap.parse_args(argv)
 
     from export.bundle import export_bundle
@@ -94,45 +96,31 @@ def main(argv=None) -> int:
     from quant.report import gate, write
     from runtime.manifest import read_manifest
     from train.cache import build_cache
-    from train.checkpoint import load_checkpoint, save_checkpoint
-    from train.config import demo
+    from train.checkpoint import load_checkpoint
     from train.corpus import write_corpus
     from train.data import read_jsonl
     from train.loop import TrainConfig, train
-    from train.model import AffectGPT
-    from train.pretrain import pretrain_audio, pretrain_vision
-    from train.tokenizer import train_tiny_tokenizer
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     times = {}
     t = time.perf_counter()
-    log(f"corpus of {args.n} clips")
-    corpus = write_corpus(out / "corpus", args.n, args.seed)
+    corpus = out / "corpus"
+    if args.resume and (corpus / "manifest.jsonl").is_file():
+        log(f"reusing the corpus in {corpus}")
+    else:
+        log(f"corpus of {args.n} clips")
+        write_corpus(corpus, args.n, args.seed)
     rows = [json.loads(line) for line in (corpus / "manifest.jsonl").read_text().splitlines()]
     split = {s: [r for r in rows if r["split"] == s] for s in ("train", "val", "test")}
     times["corpus_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    text = [r["subtitle"] for r in split["train"]] + [r["description"] for r in split["train"]]
-    tokenizer = train_tiny_tokenizer(1024, text)
-    tokenizer.save(str(out / "tokenizer.json"))
-    cfg = demo(args.seed)
-    cfg.tokenizer_path = str((out / "tokenizer.json").resolve())
-    model = AffectGPT.build(cfg)
-    log(f"pretraining the vision encoder on {args.vision_frames} rendered frames")
-    pre = {"vision": pretrain_vision(model, frames=args.vision_frames, epochs=args.vision_epochs, seed=args.seed, log=log)}
-    log(f"pretraining the audio encoder on {min(args.pretrain_samples, len(split['train']))} clips")
-    train_rows = split["train"][: args.pretrain_samples]
-    samples = {s.name: s for s in read_jsonl(corpus / "train.jsonl")}
-    pre["audio"] = pretrain_audio(model, train_rows, [samples[r["name"]] for r in train_rows],
-                                  epochs=args.pretrain_epochs, batch_size=16, seed=args.seed, log=log)
-    (out / "encoders").mkdir(exist_ok=True)
-    model.vision.clip.save_pretrained(out / "encoders" / "vision")
-    model.audio.hubert.save_pretrained(out / "encoders" / "audio")
-    cfg.vision_path = str((out / "encoders" / "vision").resolve())
-    cfg.audio_path = str((out / "encoders" / "audio").resolve())
-    save_checkpoint(model, out / "init")
+    if args.resume and (out / "init" / "config.json").is_file():
+        log(f"reusing the pretrained encoders in {out / 'init'}")
+        pre = json.loads((out / "pretrain.json").read_text())
+    else:
+        pre = pretrain(args, out, corpus, split, log)
     times["pretrain_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -146,7 +134,7 @@ def main(argv=None) -> int:
     result = train(TrainConfig(data=str(corpus / "train.jsonl"), val_data=str(corpus / "val.jsonl"), out=str(out / "run"),
                                init_checkpoint=str(out / "init"), features=str(out / "features"), label_type="hybrid",
                                epochs=args.epochs, batch_size=16, lr=2e-3, warmup_lr=1e-4, warmup_steps=60,
-                               weight_decay=0.01, seed=args.seed))
+                               weight_decay=0.01, seed=args.seed, resume=args.resume))
     times["train_s"] = time.perf_counter() - t
     log(f"validation loss by epoch: {[round(v['loss'], 3) for v in result['val']]}")
 
@@ -180,6 +168,38 @@ def main(argv=None) -> int:
     if args.ship:
         ship(bundle, corpus, split["test"])
     return 0
+
+
+def pretrain(args, out: Path, corpus: Path, split: dict, log) -> dict:
+    """Tokenizer, then the demo model with its encoders pretrained and frozen → out/init (a checkpoint)."""
+    from train.checkpoint import save_checkpoint
+    from train.config import demo
+    from train.data import read_jsonl
+    from train.model import AffectGPT
+    from train.pretrain import pretrain_audio, pretrain_vision
+    from train.tokenizer import train_tiny_tokenizer
+
+    text = [r["subtitle"] for r in split["train"]] + [r["description"] for r in split["train"]]
+    tokenizer = train_tiny_tokenizer(1024, text)
+    tokenizer.save(str(out / "tokenizer.json"))
+    cfg = demo(args.seed)
+    cfg.tokenizer_path = str((out / "tokenizer.json").resolve())
+    model = AffectGPT.build(cfg)
+    log(f"pretraining the vision encoder on {args.vision_frames} rendered frames")
+    pre = {"vision": pretrain_vision(model, frames=args.vision_frames, epochs=args.vision_epochs, seed=args.seed, log=log)}
+    log(f"pretraining the audio encoder on {min(args.pretrain_samples, len(split['train']))} clips")
+    train_rows = split["train"][: args.pretrain_samples]
+    samples = {s.name: s for s in read_jsonl(corpus / "train.jsonl")}
+    pre["audio"] = pretrain_audio(model, train_rows, [samples[r["name"]] for r in train_rows],
+                                  epochs=args.pretrain_epochs, batch_size=16, seed=args.seed, log=log)
+    (out / "encoders").mkdir(exist_ok=True)
+    model.vision.clip.save_pretrained(out / "encoders" / "vision")
+    model.audio.hubert.save_pretrained(out / "encoders" / "audio")
+    cfg.vision_path = str((out / "encoders" / "vision").resolve())
+    cfg.audio_path = str((out / "encoders" / "audio").resolve())
+    (out / "pretrain.json").write_text(json.dumps(pre, indent=2))
+    save_checkpoint(model, out / "init")  # last: its presence marks the stage done
+    return pre
 
 
 def ship(bundle: Path, corpus: Path, test_rows: list[dict]) -> None:

@@ -162,3 +162,10 @@ def test_more_processes_than_gpus_is_refused_with_the_fix(monkeypatch):
     monkeypatch.setenv("LOCAL_RANK", "1")
     with pytest.raises(TrainingError, match="2 processes on this node but 1 GPU"):
         _distributed()
+
+
+def test_feature_cache_refuses_to_mix_encoders(corpus, features):
+    other = run_cli("train.cache", "--preset", "tiny", "--seed", "1", "--data", str(corpus / "manifest.jsonl"),
+                    "--out", str(features))
+    assert other.returncode == 1 and "features of other encoders" in other.stderr
+    assert "Traceback" not in other.stderr
