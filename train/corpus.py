@@ -3,10 +3,11 @@ say nothing about it, or contradict it — so that every modality matters.
 
 A non-neutral emotion shows in face and voice (45 % of its clips), in the voice only (20 %), in the face
 only (20 %) or in the words only (15 %). Each clip has a random identity (face shape, skin, hair, glasses,
-background, position, scale, lighting, camera noise, voice), an expression track of action-unit-like parameters, speech whose prosody follows the
-emotion (espeak-ng when installed, else a source-filter voice), a subtitle, an OV label list, a sentiment
-and a description naming the visual, acoustic and textual cues. Splits are disjoint by identity and by
-sentence. Output: the clips, manifest.jsonl (with split), and MER-Caption-style CSVs per split.
+background, position, scale, lighting, camera noise, voice), an expression track of action-unit-like
+parameters, speech whose prosody follows the emotion (espeak-ng when installed, else a source-filter voice),
+a subtitle, an OV label list, a sentiment and a description naming the visual, acoustic and textual cues.
+Splits are disjoint by identity and by sentence. Output: the clips, manifest.jsonl (with split), and
+MER-Caption-style CSVs per split.
 """
 
 from __future__ import annotations
