@@ -43,8 +43,10 @@ def test_validation_loss_goes_down_on_features(corpus, features, tmp_path):
 def test_cached_features_give_the_loss_of_media(corpus, features, tmp_path):
     media = _train(data=str(corpus / "manifest.jsonl"), out=str(tmp_path / "a"), max_steps=2)
     cached = _train(data=str(corpus / "manifest.jsonl"), out=str(tmp_path / "b"), max_steps=2, features=str(features))
+    # on CUDA, cuDNN runs the audio front end's convolutions in TF32: equal to 3e-5 relative there (H200)
+    tolerance = dict(rel=1e-4) if torch.cuda.is_available() else dict(abs=1e-4)
     for a, b in zip(media["history"], cached["history"]):
-        assert a["loss"] == pytest.approx(b["loss"], abs=1e-4)
+        assert a["loss"] == pytest.approx(b["loss"], **tolerance)
 
 
 def test_resume_reproduces_the_uninterrupted_loss_curve(corpus, features, tmp_path):
