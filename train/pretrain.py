@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from runtime.manifest import Preprocessing
+from runtime.media import MediaError
 from runtime.preprocess import pixel_values
 from train.data import load_media
 
@@ -67,6 +68,15 @@ def rendered_expressions(n: int, seed: int, prep: Preprocessing, workers: int | 
     return tuple(torch.from_numpy(np.concatenate(p)) for p in zip(*parts))
 
 
+def _with_head(encoder: nn.Module, outputs: int, lr: float, weight_decay: float):
+    """A linear head on the encoder's features (discarded after pretraining) → (head, parameters, AdamW)."""
+    head = nn.Linear(encoder.dim, outputs)
+    params = list(encoder.parameters()) + list(head.parameters())
+    for p in params:
+        p.requires_grad_(True)
+    return head, params, torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+
+
 def _schedule(optimizer, warmup: int, total: int):
     """Linear warm-up, then cosine decay: a from-scratch ViT does not train at a constant 1e-3."""
     return torch.optim.lr_scheduler.LambdaLR(
@@ -86,11 +96,7 @@ def pretrain_vision(model, frames: int = 12000, epochs: int = 20, batch_size: in
     vx, vy, vc = rendered_expressions(max(frames // 10, 1), seed + 1, prep)
     log(f"rendered {len(x)} + {len(vx)} frames of fresh identities ({time.perf_counter() - t0:.0f} s)")
     n_expr = len(EXPRESSION_KEYS)
-    head = nn.Linear(model.vision.dim, n_expr + len(EMOTIONS))
-    params = list(model.vision.parameters()) + list(head.parameters())
-    for p in params:
-        p.requires_grad_(True)
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.05)
+    head, params, optimizer = _with_head(model.vision, n_expr + len(EMOTIONS), lr, weight_decay=0.05)
     steps = max(len(x) // batch_size, 1)
     scheduler = _schedule(optimizer, warmup, steps * epochs)
     baseline = float(((vy - y.mean(0)) ** 2).mean())
@@ -131,20 +137,17 @@ def pretrain_audio(model, rows: list[dict], samples, epochs: int = 4, batch_size
     classes = list(EMOTIONS)
     torch.manual_seed(seed)
     prep = model.cfg.preprocessing
-    data = []
+    data, skipped = [], 0
     for row, sample in zip(rows, samples):
         try:
             _, clips = load_media(sample, prep)
-        except Exception:  # noqa: BLE001 - a broken clip is skipped, as in training
+        except MediaError:  # a broken clip is skipped and counted, as in training
+            skipped += 1
             continue
         data.append((torch.from_numpy(clips), torch.from_numpy(prosody_target(row["prosody"])),
                      classes.index(row["voice_emotion"])))
     n_pros = len(PROSODY_KEYS)
-    head = nn.Linear(model.audio.dim, n_pros + len(classes))
-    params = list(model.audio.parameters()) + list(head.parameters())
-    for p in params:
-        p.requires_grad_(True)
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+    head, _, optimizer = _with_head(model.audio, n_pros + len(classes), lr, weight_decay=0.01)
     model.audio.train()
     history = []
     for epoch in range(epochs):
@@ -164,4 +167,4 @@ def pretrain_audio(model, rows: list[dict], samples, epochs: int = 4, batch_size
         history.append({"epoch": epoch + 1, "mse": float(np.mean(losses))})
         log(f"audio epoch {epoch + 1}/{epochs}: prosody mse {np.mean(losses):.4f} ({time.perf_counter() - t0:.0f} s)")
     model.audio.eval().requires_grad_(False)
-    return {"clips": len(data), "history": history}
+    return {"clips": len(data), "skipped": skipped, "history": history}
