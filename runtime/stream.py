@@ -171,4 +171,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C before the stream runs (loading, warm-up): no traceback
+        print("interrupted before the first window", file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
