@@ -6,14 +6,16 @@
     python -m runtime.stream --clip a.mp4 --clip b.mp4                        # one answer per whole clip
 
 Exit status: 0 done; 1 the bundle or an input could not be opened, or a clip failed; 2 bad arguments;
-130 interrupted (Ctrl-C), after the last window and the summary are written.
+130 interrupted (Ctrl-C or SIGTERM), after the last window and the summary are written.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from runtime.backends import BackendError
@@ -125,7 +127,21 @@ def run_clips(pipeline: Pipeline, args, writer) -> int:
     return status
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM (how service managers stop a process) both end the stream after its last window
+    and summary. Installed explicitly: a process started from a script in the background inherits SIGINT
+    ignored, and Python then leaves it so."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, _interrupt)
+
+
 def main(argv=None) -> int:
+    stop_on_signals()
     args = parse_args(argv)
     if not args.bundle:
         print("error: no bundle given: pass --bundle DIR or set AFFECTGPT_BUNDLE", file=sys.stderr)

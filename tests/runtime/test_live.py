@@ -143,11 +143,15 @@ def test_truncated_mp4_is_one_line(bundle_f16, long_clip, tmp_path):
     assert result.returncode == 1 and result.stderr.startswith("error: ") and "Traceback" not in result.stderr
 
 
-def test_ctrl_c_flushes_and_summarises(bundle_f16):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_flushes_and_summarises(bundle_f16, sig):
+    # run with SIGINT ignored, as a background job started by a script inherits it: the stream still stops
+
     proc = subprocess.Popen([sys.executable, "-m", "runtime.stream", "--input", "testsrc=size=160x120:rate=15",
                              "--format", "lavfi", "--realtime", "--bundle", str(bundle_f16), "--max-new-tokens", "16"],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONFAULTHANDLER": "1"})
+                            env={**os.environ, "PYTHONFAULTHANDLER": "1"},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     lines, err_lines = [], []  # both pipes drained as they fill, so the stream never blocks on a write
     readers = [threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True),
                threading.Thread(target=lambda: err_lines.extend(proc.stderr), daemon=True)]
@@ -157,14 +161,14 @@ def test_ctrl_c_flushes_and_summarises(bundle_f16):
     while not any('"window"' in x for x in lines) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)  # Ctrl-C once windows flow, however long start-up takes on a loaded machine
     time.sleep(1)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     try:
         proc.wait(timeout=60)
     except subprocess.TimeoutExpired:
         proc.send_signal(signal.SIGABRT)  # faulthandler prints every thread's stack to stderr
         proc.wait(timeout=10)
         readers[1].join(timeout=10)
-        pytest.fail(f"no exit within 60 s of Ctrl-C; thread stacks:\n{''.join(err_lines)[-6000:]}")
+        pytest.fail(f"no exit within 60 s of {sig.name}; thread stacks:\n{''.join(err_lines)[-6000:]}")
     for r in readers:
         r.join(timeout=10)
     assert proc.returncode == 130, "".join(err_lines)
