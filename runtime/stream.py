@@ -189,6 +189,6 @@ def main(argv=None) -> int:
 if __name__ == "__main__":
     try:
         sys.exit(main())
-    except KeyboardInterrupt:  # Ctrl-C before the stream runs (loading, warm-up): no traceback
-        print("interrupted before the first window", file=sys.stderr)
+    except KeyboardInterrupt:  # outside the stream's own handling (loading, warm-up, --clip): no traceback
+        print("interrupted", file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)

@@ -146,7 +146,6 @@ def test_truncated_mp4_is_one_line(bundle_f16, long_clip, tmp_path):
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_or_sigterm_flushes_and_summarises(bundle_f16, sig):
     # run with SIGINT ignored, as a background job started by a script inherits it: the stream still stops
-
     proc = subprocess.Popen([sys.executable, "-m", "runtime.stream", "--input", "testsrc=size=160x120:rate=15",
                              "--format", "lavfi", "--realtime", "--bundle", str(bundle_f16), "--max-new-tokens", "16"],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
