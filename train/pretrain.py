@@ -10,7 +10,6 @@ prosody parameters and the voice's emotion.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -90,7 +89,7 @@ def pretrain_vision(model, frames: int = 12000, epochs: int = 20, batch_size: in
     from train.corpus import EMOTIONS
 
     torch.manual_seed(seed)
-    prep = dataclasses.replace(model.cfg.preprocessing, image_size=model.vision.clip.config.image_size)
+    prep = model.cfg.preprocessing
     t0 = time.perf_counter()
     x, y, c = rendered_expressions(frames, seed, prep)
     vx, vy, vc = rendered_expressions(max(frames // 10, 1), seed + 1, prep)
