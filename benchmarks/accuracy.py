@@ -23,16 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.emotion_wheel import EmotionWheel, WheelDataError, string_to_list
+from benchmarks.errors import BenchmarkError
 from benchmarks.metrics import benchmark_mean, best_epoch, hit_rate, labels_to_sentiment, ov_scores, sentiment_f1
 from runtime.prompt import parse_labels
 
 MEDIA_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm")
 SUBTITLE_COLUMNS = ("english", "subtitle", "sentence")
 TASKS = {"label": "hit_rate", "valence": "sentiment_f1", "openset": "ov_f"}
-
-
-class BenchmarkError(RuntimeError):
-    pass
 
 
 @dataclass
@@ -96,11 +93,9 @@ class AnswerCache:
         self.done[record["name"]] = record
 
 
-def run_bundle(pipeline, dataset: Dataset, cache: AnswerCache, progress=None) -> Counter:
+def run_bundle(pipeline, dataset: Dataset, cache: AnswerCache, task, progress=None) -> Counter:
     """Answer every sample not yet cached; a sample whose media is missing or bad is recorded as such."""
-    from runtime.encoders import EncoderError
-    from runtime.llm import LLMError
-    from runtime.media import MediaError
+    from runtime.errors import EdgeError
 
     status = Counter()
     for name in dataset.truth:
@@ -113,8 +108,8 @@ def run_bundle(pipeline, dataset: Dataset, cache: AnswerCache, progress=None) ->
             record["error"] = "media not found"
         else:
             try:
-                record["answer"] = pipeline.answer_file(path, dataset.subtitles.get(name, "")).text
-            except (MediaError, EncoderError, LLMError) as err:  # one bad sample never ends the run
+                record["answer"] = pipeline.answer_file(path, dataset.subtitles.get(name, ""), task).text
+            except EdgeError as err:  # one bad sample never ends the run
                 record["error"] = str(err)
         cache.add(record)
         status["error" if record["error"] else "answered"] += 1
@@ -197,7 +192,11 @@ def main(argv=None) -> int:
                     help="score answers made elsewhere (.json {name: answer}, official .npz, .jsonl); "
                          "repeat for several checkpoints of one dataset: the best is kept")
     ap.add_argument("--out", required=True, metavar="DIR")
-    ap.add_argument("--wheel-dir", help="official emotion-wheel tables (default ../shared/data/affectgpt-emotion-wheel)")
+    ap.add_argument("--wheel-dir", help="emotion-wheel tables (default: the official ones shipped in the package)")
+    ap.add_argument("--task", default="labels", help="the bundle's task (runtime/task.py; default labels)")
+    ap.add_argument("--max-new-tokens", type=int, help="answer budget (default: the task's)")
+    ap.add_argument("--unconstrained", action="store_true",
+                    help="decode without the task's grammar, as the official evaluation does")
     ap.add_argument("--judge", metavar="GGUF", help="local GGUF model for answers that are not in the OV format")
     ap.add_argument("--threads", type=int)
     args = ap.parse_args(argv)
@@ -223,7 +222,11 @@ def main(argv=None) -> int:
         if args.bundle and any(n not in external for n in datasets):
             from runtime.pipeline import Pipeline, RuntimeOptions
 
+            from runtime.task import get_task
+
             pipeline = Pipeline(args.bundle, RuntimeOptions(threads=args.threads))
+            task = get_task(args.task, args.max_new_tokens)
+            task = task.unconstrained() if args.unconstrained else task
 
         results = {}
         for name, dataset in datasets.items():
@@ -244,7 +247,7 @@ def main(argv=None) -> int:
                 progress = tqdm(total=len(dataset.truth) - len(cache.done), desc=name, file=sys.stderr)
             except ImportError:
                 progress = None
-            status = run_bundle(pipeline, dataset, cache, progress)
+            status = run_bundle(pipeline, dataset, cache, task, progress)
             if progress:
                 progress.close()
             answers = {n: r["answer"] for n, r in cache.done.items() if r.get("answer") is not None}
@@ -255,7 +258,7 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted: answers so far are kept in " + str(out / "answers") + "; run again to go on", file=sys.stderr)
         return 130
-    except (BenchmarkError, WheelDataError) as err:
+    except (BenchmarkError, WheelDataError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     except RuntimeError as err:  # bundle / LLM errors from the runtime

@@ -1,6 +1,8 @@
 """The official emotion-wheel normalisation of AffectGPT / MER-UniBench, reproduced exactly.
 
-Reads the official tables from a folder (wheel1..5.xlsx, synonym.xlsx, format.csv):
+Reads the official tables (wheel1..5.xlsx, synonym.xlsx, format.csv). They ship inside the package, unchanged,
+in `benchmarks/data/emotion-wheel/` with their Apache-2.0 LICENSE; they come from the AffectGPT release
+(github.com/zeroQiaoba/AffectGPT, `emotion_wheel/`). `--wheel-dir` points at another copy.
 
 - each wheel maps every word at level 1, 2 or 3 to its level-1 root (blank cells inherit from above);
 - `raw_mapping`: 1255 words → the wheel words they are synonyms of, merged over the eight synonym runs;
@@ -19,12 +21,14 @@ import re
 from functools import cached_property
 from pathlib import Path
 
+from benchmarks.errors import BenchmarkError
+
 WHEELS = ("wheel1", "wheel2", "wheel3", "wheel4", "wheel5")
 SYNONYM_RUNS = 8
-DEFAULT_WHEEL_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "affectgpt-emotion-wheel"
+DEFAULT_WHEEL_DIR = Path(__file__).resolve().parent / "data" / "emotion-wheel"
 
 
-class WheelDataError(RuntimeError):
+class WheelDataError(BenchmarkError):
     pass
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-STAGES = ("decode", "face", "vision", "audio", "fusion", "llm_prefill", "llm_decode_per_token", "end_to_end")
+STAGES = ("decode", "face", "preprocess", "vision", "audio", "fusion", "llm_prefill", "llm_decode_per_token", "end_to_end")
 
 
 def percentiles(samples: dict[str, list[float]]) -> dict[str, dict[str, float]]:
@@ -61,55 +61,45 @@ def memory_bandwidth_gbs(threads: int, size_mb: int = 1024, repeats: int = 5) ->
 
 # --- the two paths, each run in a worker process ------------------------------------------------------
 
-def _common_inputs(clip_path: str, prep, timings):
-    from runtime.face import FaceDetector
+def _encoder_inputs(clip_path: str, prep, watch):
+    """Decode, then the runtime's one encode path up to the encoders (faces cropped when the bundle says so)."""
+    from runtime.encode import encoder_inputs
     from runtime.media import read_clip
 
-    t = time.perf_counter()
     clip = read_clip(clip_path, prep.num_frames, prep.sample_rate)
-    timings["decode"].append((time.perf_counter() - t) * 1e3)
-    t = time.perf_counter()
-    try:
-        detector = FaceDetector()
-        frames = [detector.crop(f)[0] for f in clip.frames]
-    except ImportError:
-        frames = list(clip.frames)
-    timings["face"].append((time.perf_counter() - t) * 1e3)
-    return clip, frames
+    watch.lap("decode")
+    return encoder_inputs(clip.frames, clip.waveform, prep, watch=watch)
+
+
+def _record(timings: dict, watch, extra: dict) -> None:
+    for stage, ms in {**watch.ms, **extra, "end_to_end": watch.total_ms()}.items():
+        if stage in timings:
+            timings[stage].append(ms)
 
 
 def run_runtime(spec: dict) -> dict:
+    from runtime.answer import prompt_pieces
+    from runtime.encode import encode
     from runtime.pipeline import Pipeline, RuntimeOptions
-    from runtime.preprocess import audio_clips, pixel_values
+    from runtime.task import TASKS
+    from runtime.timing import Stopwatch
 
     pipeline = Pipeline(spec["bundle"], RuntimeOptions(threads=spec["threads"], llm_variant=spec.get("llm_variant", ""),
                                                        encoder_variant="fp32", backend=spec["backend"],
                                                        n_ctx=1024, verify_hashes=False))
-    prep = pipeline.manifest.preprocessing
+    prep, prompt = pipeline.manifest.preprocessing, pipeline.manifest.prompt
     timings = {s: [] for s in STAGES}
     for i in range(spec["warmup"] + spec["repeats"]):
-        record = i >= spec["warmup"]
-        run = {s: [] for s in STAGES}
-        t0 = time.perf_counter()
-        clip, frames = _common_inputs(spec["clip"], prep, run)
-        pixels, clips = pixel_values(frames, prep), audio_clips(clip.waveform, prep)
-        t = time.perf_counter()
-        face = pipeline.encoders.encode_frames(pixels)
-        t, run["vision"] = _lap(t, run["vision"])
-        audio = pipeline.encoders.encode_clips(clips)
-        t, run["audio"] = _lap(t, run["audio"])
-        fused = pipeline.encoders.fuse(face, audio)
-        t, run["fusion"] = _lap(t, run["fusion"])
+        watch = Stopwatch()
+        fused = encode(pipeline.encoders, _encoder_inputs(spec["clip"], prep, watch), watch).fused
         pipeline.llm.reset()
-        logits = pipeline.llm.feed(pipeline.prompt_pieces(fused, spec["subtitle"]))
-        t, run["llm_prefill"] = _lap(t, run["llm_prefill"])
+        logits = pipeline.llm.feed(prompt_pieces(pipeline.llm, prompt, fused, spec["subtitle"], TASKS["labels"].question))
+        watch.lap("llm_prefill")
         for _ in range(spec["tokens"]):
             logits = pipeline.llm.feed([[int(np.argmax(logits))]])
-        run["llm_decode_per_token"].append((time.perf_counter() - t) * 1e3 / spec["tokens"])
-        run["end_to_end"].append((time.perf_counter() - t0) * 1e3)
-        if record:
-            for k, v in run.items():
-                timings[k] += v
+        per_token = watch.lap("llm_decode") / spec["tokens"]
+        if i >= spec["warmup"]:
+            _record(timings, watch, {"llm_decode_per_token": per_token})
     files = pipeline.manifest.files
     roles = ("vision", "audio", "fusion", "llm" if not spec.get("llm_variant") else f"llm@{spec['llm_variant']}")
     return {"timings": timings, "peak_rss_mb": peak_rss_mb(), "model_bytes": sum(files[r].bytes for r in roles),
@@ -119,7 +109,7 @@ def run_runtime(spec: dict) -> dict:
 def run_reference(spec: dict) -> dict:
     import torch
 
-    from runtime.preprocess import audio_clips, pixel_values
+    from runtime.timing import Stopwatch
     from train.checkpoint import load_checkpoint
     from train.model import decode_step
 
@@ -129,37 +119,25 @@ def run_reference(spec: dict) -> dict:
     timings = {s: [] for s in STAGES}
     with torch.no_grad():
         for i in range(spec["warmup"] + spec["repeats"]):
-            run = {s: [] for s in STAGES}
-            t0 = time.perf_counter()
-            clip, frames = _common_inputs(spec["clip"], prep, run)
-            pixels = torch.from_numpy(pixel_values(frames, prep))
-            clips = torch.from_numpy(audio_clips(clip.waveform, prep))
-            t = time.perf_counter()
-            face = model.vision(pixels)
-            t, run["vision"] = _lap(t, run["vision"])
-            audio = model.audio(clips)
-            t, run["audio"] = _lap(t, run["audio"])
+            watch = Stopwatch()
+            inputs = _encoder_inputs(spec["clip"], prep, watch)
+            face = model.vision(torch.from_numpy(inputs.pixels))
+            watch.lap("vision")
+            audio = model.audio(torch.from_numpy(inputs.clips))
+            watch.lap("audio")
             fused = model.fusion(face[None], audio[None])[0]
-            t, run["fusion"] = _lap(t, run["fusion"])
+            watch.lap("fusion")
             embeds = model.embed(model.prompt_ids(spec["subtitle"], bos=model.cfg.inference_bos), fused)[None]
             out = model.llm(inputs_embeds=embeds, use_cache=True)
-            t, run["llm_prefill"] = _lap(t, run["llm_prefill"])
+            watch.lap("llm_prefill")
             for _ in range(spec["tokens"]):
                 next_id = out.logits[:, -1].argmax(-1, keepdim=True)
                 out = decode_step(model.llm, out, next_id)
-            run["llm_decode_per_token"].append((time.perf_counter() - t) * 1e3 / spec["tokens"])
-            run["end_to_end"].append((time.perf_counter() - t0) * 1e3)
+            per_token = watch.lap("llm_decode") / spec["tokens"]
             if i >= spec["warmup"]:
-                for k, v in run.items():
-                    timings[k] += v
+                _record(timings, watch, {"llm_decode_per_token": per_token})
     nbytes = sum(p.numel() * p.element_size() for p in model.parameters())
     return {"timings": timings, "peak_rss_mb": peak_rss_mb(), "model_bytes": nbytes}
-
-
-def _lap(t: float, into: list) -> tuple[float, list]:
-    now = time.perf_counter()
-    into.append((now - t) * 1e3)
-    return now, into
 
 
 def _worker(argv: list[str]) -> int:

@@ -48,7 +48,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
 
-    from runtime.live import Stream, StreamOptions
+    from runtime.stream import Stream, StreamOptions
     from runtime.pipeline import Pipeline, RuntimeOptions
     from runtime.sources import media_file
 
@@ -57,7 +57,7 @@ def main(argv=None) -> int:
         from train.synth import write_clip
 
         video = str(write_clip(Path(tempfile.mkdtemp()) / "soak.mp4", seconds=12.0, seed=11))
-    pipeline = Pipeline(args.bundle, RuntimeOptions(threads=args.threads, max_new_tokens=48))
+    pipeline = Pipeline(args.bundle, RuntimeOptions(threads=args.threads))
     writer = RecordingWriter(every=max(1, args.windows // 10))
     before = rss_mb()
     stream = Stream(pipeline, [media_file(video, loop=True)],

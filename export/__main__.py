@@ -23,6 +23,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True, metavar="DIR", help="bundle folder (a bundle already there is replaced)")
     ap.add_argument("--llm-type", choices=("f16", "f32"), default="f16")
     ap.add_argument("--seed", type=int, default=0, help="weights seed of random presets")
+    ap.add_argument("--name", help="the bundle's name in its manifest (default: the folder's name)")
     ap.add_argument("--vision-path", help="affectgpt-7b: local CLIP ViT-L/14 folder")
     ap.add_argument("--audio-path", help="affectgpt-7b: local chinese-hubert-large folder")
     ap.add_argument("--llm-path", help="affectgpt-7b: local Qwen2.5-7B-Instruct folder")
@@ -45,7 +46,7 @@ def main(argv=None) -> int:
             if not all(paths):
                 ap.error("--preset affectgpt-7b needs --vision-path, --audio-path and --llm-path (local folders)")
             model = AffectGPT.build(affectgpt_7b(*paths))
-        manifest = export_bundle(model, args.out, args.llm_type, inplace=True)
+        manifest = export_bundle(model, args.out, args.llm_type, inplace=True, name=args.name)
     except (ExportError, CheckpointError, OSError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -18,10 +18,10 @@ import torch
 from export.encoders import AUDIO_GRAPH, FUSION_GRAPH, VISION_GRAPH, ExportError, export_checked
 from export.gguf_llm import write_gguf
 from runtime import prompt as prompts
+from runtime.atomic import atomic_dir
 from runtime.llm import LLM
 from runtime.manifest import (AUDIO, FUSION, LLM as LLM_ROLE, MANIFEST_NAME, VISION, Dims, Manifest, PromptSpec,
                               file_entry, write_manifest)
-from train.checkpoint import atomic_dir
 from train.model import AffectGPT
 from train.tokenizer import BOS_TOKEN, EOS_TOKEN, encode_text
 

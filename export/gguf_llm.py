@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import gguf
 import numpy as np
 from tokenizers import Tokenizer
+
+from runtime.atomic import atomic_file
 
 ARCHITECTURES = {"Qwen2ForCausalLM": gguf.MODEL_ARCH.QWEN2}
 FILE_TYPES = {"f32": gguf.LlamaFileType.ALL_F32, "f16": gguf.LlamaFileType.MOSTLY_F16}
@@ -64,33 +65,33 @@ def write_gguf(llm, tokenizer: Tokenizer, path: str | os.PathLike, file_type: st
     if config.tie_word_embeddings:
         state.pop("lm_head.weight", None)  # llama.cpp reuses token_embd
 
-    tmp = Path(f"{path}.partial")
-    writer = gguf.GGUFWriter(str(tmp), gguf.MODEL_ARCH_NAMES[arch])
-    writer.add_name(name)
-    writer.add_file_type(FILE_TYPES[file_type])
-    for method, read in HPARAMS.items():
-        getattr(writer, method)(read(config))
-    n_vocab = state["model.embed_tokens.weight"].shape[0]
-    tokens, types, merges = tokenizer_tables(tokenizer, n_vocab)
-    writer.add_tokenizer_model("gpt2")
-    writer.add_tokenizer_pre("qwen2")
-    writer.add_token_list(tokens)
-    writer.add_token_types(types)
-    writer.add_token_merges(merges)
-    writer.add_bos_token_id(bos_id)
-    writer.add_eos_token_id(eos_id)
-    writer.add_pad_token_id(eos_id)
-    writer.add_add_bos_token(False)  # the runtime places bos itself, as training does
+    with atomic_file(path) as tmp:
+        writer = gguf.GGUFWriter(str(tmp), gguf.MODEL_ARCH_NAMES[arch])
+        writer.add_name(name)
+        writer.add_file_type(FILE_TYPES[file_type])
+        for method, read in HPARAMS.items():
+            getattr(writer, method)(read(config))
+        n_vocab = state["model.embed_tokens.weight"].shape[0]
+        tokens, types, merges = tokenizer_tables(tokenizer, n_vocab)
+        writer.add_tokenizer_model("gpt2")
+        writer.add_tokenizer_pre("qwen2")
+        writer.add_token_list(tokens)
+        writer.add_token_types(types)
+        writer.add_token_merges(merges)
+        writer.add_bos_token_id(bos_id)
+        writer.add_eos_token_id(eos_id)
+        writer.add_pad_token_id(eos_id)
+        writer.add_add_bos_token(False)  # the runtime places bos itself, as training does
 
-    for hf_name, array in state.items():
-        gguf_name = tensor_map.get_name(hf_name, try_suffixes=(".weight", ".bias"))
-        if gguf_name is None:
-            raise ValueError(f"no GGUF name for tensor {hf_name}")
-        if file_type == "f16" and array.ndim == 2:
-            array = array.astype(np.float16)
-        writer.add_tensor(gguf_name, np.ascontiguousarray(array))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    os.replace(tmp, path)
+        for hf_name, array in state.items():
+            gguf_name = tensor_map.get_name(hf_name, try_suffixes=(".weight", ".bias"))
+            if gguf_name is None:
+                raise ValueError(f"no GGUF name for tensor {hf_name}")
+            if file_type == "f16" and array.ndim == 2:
+                array = array.astype(np.float16)
+            writer.add_tensor(gguf_name, np.ascontiguousarray(array))
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.close()
+

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import llama_cpp
 
+from quant.errors import QuantError
+from runtime.atomic import atomic_file
 from runtime.manifest import LLM, file_entry, read_manifest, variant_role, write_manifest
 
 log = logging.getLogger(__name__)
@@ -23,10 +25,6 @@ GGUF_TYPES = {
     "Q4_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_0,
 }
 K_BLOCK = 256
-
-
-class QuantError(RuntimeError):
-    pass
 
 
 def row_lengths(gguf_path: Path) -> dict[str, int]:
@@ -59,18 +57,16 @@ def quantize_gguf(bundle: str | os.PathLike, types: list[str], threads: int | No
             log.warning("%s: %d tensors have rows that are not a multiple of %d and fall back to another type: %s",
                         key, len(fallback), K_BLOCK, ", ".join(fallback[:4]) + (" ..." if len(fallback) > 4 else ""))
         out = bundle / f"llm-{key.lower()}.gguf"
-        tmp = out.with_name(out.name + ".partial")
         from runtime.llm import quiet_llama_logs
 
         quiet_llama_logs()
         params = llama_cpp.llama_model_quantize_default_params()
         params.ftype = GGUF_TYPES[key]
         params.nthread = threads or os.cpu_count() or 1
-        rc = llama_cpp.llama_model_quantize(os.fsencode(source), os.fsencode(tmp), ctypes.byref(params))
-        if rc != 0 or not tmp.is_file():
-            tmp.unlink(missing_ok=True)
-            raise QuantError(f"llama.cpp failed to quantize {source.name} to {key} (code {rc})")
-        os.replace(tmp, out)
+        with atomic_file(out) as tmp:
+            rc = llama_cpp.llama_model_quantize(os.fsencode(source), os.fsencode(tmp), ctypes.byref(params))
+            if rc != 0 or not tmp.stat().st_size:
+                raise QuantError(f"llama.cpp failed to quantize {source.name} to {key} (code {rc})")
         manifest.files[variant_role(LLM, key.lower())] = file_entry(bundle, out.name, key)
         results[key] = {"file": out.name, "bytes": out.stat().st_size, "fallback_tensors": fallback}
     write_manifest(bundle, manifest)

@@ -12,10 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
+from quant.errors import QuantError
+from runtime.atomic import atomic_file
+from runtime.encode import encode, encoder_inputs
 from runtime.encoders import Encoders
 from runtime.manifest import AUDIO, ENCODER_ROLES, FUSION, VISION, file_entry, read_manifest, variant_role, write_manifest
 from runtime.media import read_clip
-from runtime.preprocess import audio_clips, pixel_values
 
 log = logging.getLogger(__name__)
 ONNX_VARIANTS = ("fp16", "int8-dynamic", "int8-static")
@@ -23,10 +25,6 @@ ONNX_VARIANTS = ("fp16", "int8-dynamic", "int8-static")
 # computes its weight (weight norm), which ONNX Runtime's quantizer cannot take.
 QUANTIZED_OPS = ["MatMul", "Gemm"]
 MEDIA_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".ts")
-
-
-class QuantError(RuntimeError):
-    pass
 
 
 def media_files(folder: str | os.PathLike) -> list[Path]:
@@ -37,7 +35,8 @@ def media_files(folder: str | os.PathLike) -> list[Path]:
 
 
 def calibration_inputs(bundle: Path, clips: list[Path]) -> dict[str, list[dict[str, np.ndarray]]]:
-    """Per graph, the inputs it sees on real clips — through the runtime's own preprocessing and fp32 graphs."""
+    """Per graph, the inputs it sees on real clips — through the runtime's own encode path (faces cropped when
+    the bundle says so) and its fp32 graphs."""
     manifest = read_manifest(bundle, verify_hashes=False)
     prep = manifest.preprocessing
     f = lambda role: bundle / manifest.files[role].path  # noqa: E731
@@ -45,11 +44,11 @@ def calibration_inputs(bundle: Path, clips: list[Path]) -> dict[str, list[dict[s
     feeds = {VISION: [], AUDIO: [], FUSION: []}
     for path in clips:
         clip = read_clip(path, prep.num_frames, prep.sample_rate)
-        pixels, audio = pixel_values(clip.frames, prep), audio_clips(clip.waveform, prep)
-        feeds[VISION].append({enc.vision.inputs[0]: pixels})
-        feeds[AUDIO].append({enc.audio.inputs[0]: audio})
-        face, voice = enc.encode_frames(pixels), enc.encode_clips(audio)
-        feeds[FUSION].append({enc.fusion.inputs[0]: face[None], enc.fusion.inputs[1]: voice[None]})
+        inputs = encoder_inputs(clip.frames, clip.waveform, prep)
+        features = encode(enc, inputs)
+        feeds[VISION].append({enc.vision.inputs[0]: inputs.pixels})
+        feeds[AUDIO].append({enc.audio.inputs[0]: inputs.clips})
+        feeds[FUSION].append({enc.fusion.inputs[0]: features.face[None], enc.fusion.inputs[1]: features.audio[None]})
     return feeds
 
 
@@ -64,7 +63,13 @@ class _Reader:
 
 
 def convert(src: Path, dst: Path, variant: str, feeds=None) -> None:
-    tmp = dst.with_name(dst.name + ".partial")
+    if variant not in ONNX_VARIANTS:
+        raise QuantError(f"unknown ONNX variant {variant!r}; choose from {', '.join(ONNX_VARIANTS)}")
+    with atomic_file(dst) as tmp:
+        _convert(src, tmp, variant, feeds)
+
+
+def _convert(src: Path, tmp: Path, variant: str, feeds) -> None:
     if variant == "fp16":
         import onnx
         from onnxruntime.transformers.float16 import convert_float_to_float16
@@ -83,7 +88,6 @@ def convert(src: Path, dst: Path, variant: str, feeds=None) -> None:
                         calibrate_method=CalibrationMethod.MinMax, op_types_to_quantize=QUANTIZED_OPS)
     else:
         raise QuantError(f"unknown ONNX variant {variant!r}; choose from {', '.join(ONNX_VARIANTS)}")
-    os.replace(tmp, dst)
 
 
 def quantize_onnx(bundle: str | os.PathLike, variants: list[str], clips_dir: str | None = None) -> dict[str, dict]:

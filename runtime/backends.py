@@ -8,12 +8,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from runtime.errors import EdgeError
+
 BACKENDS = ("ort-cpu", "ort-cuda", "ort-trt", "tensorrt")
 _PROVIDER = {"ort-cpu": "CPUExecutionProvider", "ort-cuda": "CUDAExecutionProvider",
              "ort-trt": "TensorrtExecutionProvider"}
 
 
-class BackendError(RuntimeError):
+class BackendError(EdgeError):
     pass
 
 

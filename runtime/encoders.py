@@ -12,9 +12,10 @@ import numpy as np
 import onnxruntime as ort
 
 from runtime.backends import BackendError, TensorRTModel, check_provider, ort_providers
+from runtime.errors import EdgeError
 
 
-class EncoderError(RuntimeError):
+class EncoderError(EdgeError):
     pass
 
 

@@ -48,15 +48,3 @@ class FaceDetector:
         x0, y0 = max(0, cx - side // 2), max(0, cy - side // 2)
         x1, y1 = min(W, x0 + side), min(H, y0 + side)
         return np.ascontiguousarray(rgb[y0:y1, x0:x1]), True
-
-
-_detector: FaceDetector | None = None
-
-
-def face_crops(frames) -> tuple[list, list[bool]]:
-    """Each frame's largest-face crop (the full frame when none): the step `face_crop` preprocessing adds."""
-    global _detector
-    if _detector is None:
-        _detector = FaceDetector()
-    out = [_detector.crop(f) for f in frames]
-    return [c for c, _ in out], [ok for _, ok in out]

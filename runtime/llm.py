@@ -17,6 +17,8 @@ import numpy as np
 
 import llama_cpp
 
+from runtime.errors import EdgeError
+
 Piece = Union[Sequence[int], np.ndarray]  # token ids, or [n, n_embd] float32 rows
 
 _backend_ready = False
@@ -31,7 +33,7 @@ def quiet_llama_logs() -> None:
     llama_cpp.llama_log_set(_quiet_log, ctypes.c_void_p(0))
 
 
-class LLMError(RuntimeError):
+class LLMError(EdgeError):
     pass
 
 

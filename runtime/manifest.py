@@ -11,9 +11,11 @@ import dataclasses
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from runtime.atomic import write_text
+from runtime.errors import EdgeError
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -42,7 +44,7 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
-class BundleError(RuntimeError):
+class BundleError(EdgeError):
     """A bundle that is missing, damaged or does not fit this runtime; the message says why."""
 
 
@@ -159,12 +161,7 @@ def file_entry(bundle_dir: str | os.PathLike, name: str, kind: str = "") -> File
 
 def write_manifest(bundle_dir: str | os.PathLike, manifest: Manifest) -> None:
     """Write manifest.json atomically (a reader never sees half a manifest)."""
-    bundle_dir = Path(bundle_dir)
-    fd, tmp = tempfile.mkstemp(dir=bundle_dir, prefix=".manifest-", suffix=".json")
-    with os.fdopen(fd, "w") as f:
-        f.write(manifest.to_json())
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, bundle_dir / MANIFEST_NAME)
+    write_text(Path(bundle_dir) / MANIFEST_NAME, manifest.to_json())
 
 
 def read_manifest(bundle_dir: str | os.PathLike, verify_hashes: bool = True) -> Manifest:

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 import av
 import numpy as np
 
+from runtime.errors import EdgeError
 from runtime.preprocess import frame_indices
 
 
-class MediaError(RuntimeError):
+class MediaError(EdgeError):
     """A media file that cannot be read; the message names the file and the reason."""
 
 

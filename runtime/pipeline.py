@@ -1,26 +1,26 @@
-"""Bundle → answer: media → preprocessing → ONNX encoders and fusion → llama.cpp → labels, with per-stage timings."""
+"""Bundle → answer: media → the encode path (runtime/encode.py) → llama.cpp (runtime/answer.py), with per-stage timings."""
 
 from __future__ import annotations
 
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from runtime import prompt as prompts
+from runtime.answer import Answer, answer
+from runtime.encode import EncoderInputs, Features, encode, encoder_inputs
 from runtime.encoders import Encoders
 from runtime.llm import LLM
 from runtime.manifest import (AUDIO, FP32, FUSION, LLM as LLM_ROLE, VISION, BundleError, Manifest,
                               read_manifest, variant_role)
 from runtime.media import Clip, read_clip
-from runtime.preprocess import audio_clips, pixel_values
+from runtime.task import TASKS, Task
+from runtime.timing import Stopwatch
 
 
 @dataclass(frozen=True)
 class RuntimeOptions:
     threads: int | None = None  # None: all cores
-    max_new_tokens: int = 64
     n_ctx: int = 2048
     flash_attn: bool = True
     kv_f32: bool = False  # F32 KV cache: exact parity with PyTorch, more memory
@@ -29,18 +29,6 @@ class RuntimeOptions:
     encoder_variant: str | None = None  # "fp32", "fp16", "int8-dynamic", "int8-static"; None: bundle default
     backend: str = "ort-cpu"  # ort-cpu | ort-cuda | ort-trt | tensorrt
     engine_dir: str | None = None  # tensorrt: folder of engines (default: BUNDLE/engines/<gpu key>)
-
-
-@dataclass
-class Answer:
-    text: str
-    labels: list[str]
-    token_ids: list[int]
-    prompt_tokens: int
-    timings_ms: dict[str, float] = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def _static_dim(shape, axis=-1):
@@ -85,7 +73,7 @@ class Pipeline:
         missing = [str(p) for p in paths.values() if not p.is_file()]
         if missing:
             raise BundleError(f"no TensorRT engines for this GPU: {', '.join(missing)} missing; build them with "
-                              f"python -m export.tensorrt --bundle {self.bundle_dir} --precision {precision}")
+                              f"python -m quant.tensorrt --bundle {self.bundle_dir} --precision {precision}")
         return paths
 
     # --- does the bundle fit? -------------------------------------------------------------------
@@ -119,72 +107,31 @@ class Pipeline:
 
     # --- answering ------------------------------------------------------------------------------
 
-    def prompt_pieces(self, fused: np.ndarray, subtitle: str, question: str | None = None) -> list:
-        """Text ids with the fused rows of each placeholder, in prompt order (bos first if the manifest says so)."""
-        p = self.manifest.prompt
-        spans = prompts.placeholder_spans(p.placeholder_rows)
-        pieces: list = [[p.bos_id]] if p.inference_bos else []
-        for seg in prompts.segments(p.template, subtitle, question or p.question):
-            if prompts.is_placeholder(seg):
-                pieces.append(fused[spans[seg]])
-            elif seg:
-                ids = self.llm.tokenize(seg)
-                if pieces and isinstance(pieces[-1], list):  # bos joins the static start of the prompt
-                    pieces[-1] = pieces[-1] + ids
-                else:
-                    pieces.append(ids)
-        return pieces
+    def inputs(self, clip: Clip, face_crop: bool | None = None, watch: Stopwatch | None = None) -> EncoderInputs:
+        """Clip → encoder inputs, faces cropped as the bundle says (or `face_crop`)."""
+        return encoder_inputs(clip.frames, clip.waveform, self.manifest.preprocessing, face_crop, watch)
 
-    def features(self, clip: Clip, timings: dict[str, float]) -> np.ndarray:
-        """Clip → fused rows [3, H]; adds preprocess / vision / audio / fusion times to `timings`."""
-        prep = self.manifest.preprocessing
-        t = time.perf_counter()
-        frames = clip.frames
-        if prep.face_crop:
-            from runtime.face import face_crops
+    def features(self, clip: Clip, watch: Stopwatch | None = None, face_crop: bool | None = None) -> Features:
+        """Clip → features and fused rows; face / preprocess / vision / audio / fusion times go to `watch`."""
+        return encode(self.encoders, self.inputs(clip, face_crop, watch), watch)
 
-            frames, _ = face_crops(frames)
-        pixels = pixel_values(frames, prep)
-        clips = audio_clips(clip.waveform, prep)
-        t, timings["preprocess"] = _lap(t)
-        face = self.encoders.encode_frames(pixels)
-        t, timings["vision"] = _lap(t)
-        audio = self.encoders.encode_clips(clips)
-        t, timings["audio"] = _lap(t)
-        fused = self.encoders.fuse(face, audio)
-        _, timings["fusion"] = _lap(t)
-        return fused
+    def answer(self, fused: np.ndarray, subtitle: str = "", task: Task = TASKS["labels"]) -> Answer:
+        return answer(self.llm, self.manifest.prompt, fused, subtitle, task)
 
-    def answer_fused(self, fused: np.ndarray, subtitle: str = "", question: str | None = None,
-                     grammar: str | None = None, max_new_tokens: int | None = None):
-        """Fused rows [3, H] → (generation, cleaned text, labels)."""
-        p = self.manifest.prompt
-        gen = self.llm.generate(self.prompt_pieces(fused, subtitle, question), max_new_tokens or self.options.max_new_tokens,
-                                p.eos_id, p.stop_text, grammar=grammar)
-        text = prompts.clean_answer(gen.text, p.stop_text)
-        return gen, text, prompts.parse_labels(text)
+    def answer_clip(self, clip: Clip, subtitle: str = "", task: Task = TASKS["labels"], face_crop: bool | None = None,
+                    watch: Stopwatch | None = None) -> Answer:
+        watch = watch or Stopwatch()
+        result = self.answer(self.features(clip, watch, face_crop).fused, subtitle, task)
+        timings = {**watch.ms, **result.timings_ms, "total": watch.total_ms()}
+        result.timings_ms = {k: round(v, 3) for k, v in timings.items()}
+        return result
 
-    def answer_clip(self, clip: Clip, subtitle: str = "", question: str | None = None,
-                    timings: dict[str, float] | None = None) -> Answer:
-        timings = dict(timings or {})
-        start = time.perf_counter()
-        fused = self.features(clip, timings)
-        gen, text, labels = self.answer_fused(fused, subtitle, question)
-        timings["llm_prefill"] = gen.prefill_ms
-        timings["llm_decode"] = gen.decode_ms
-        timings["total"] = timings.get("decode", 0.0) + (time.perf_counter() - start) * 1e3
-        return Answer(text, labels, gen.ids, gen.prompt_tokens, {k: round(v, 3) for k, v in timings.items()})
-
-    def answer_file(self, path: str | Path, subtitle: str = "", question: str | None = None) -> Answer:
-        t = time.perf_counter()
+    def answer_file(self, path: str | Path, subtitle: str = "", task: Task = TASKS["labels"],
+                    face_crop: bool | None = None) -> Answer:
+        watch = Stopwatch()
         clip = read_clip(path, self.manifest.preprocessing.num_frames, self.manifest.preprocessing.sample_rate)
-        _, decode_ms = _lap(t)
-        return self.answer_clip(clip, subtitle, question, {"decode": decode_ms})
+        watch.lap("decode")
+        return self.answer_clip(clip, subtitle, task, face_crop, watch)
 
     def close(self) -> None:
         self.llm.close()
-
-
-def _lap(t: float) -> tuple[float, float]:
-    now = time.perf_counter()
-    return now, (now - t) * 1e3

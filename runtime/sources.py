@@ -18,10 +18,12 @@ from typing import Callable
 import av
 import numpy as np
 
+from runtime.errors import EdgeError
+
 LIVE_SCHEMES = ("rtsp://", "rtsps://", "udp://", "rtp://", "srt://", "tcp://", "http://", "https://", "rtmp://")
 
 
-class SourceError(RuntimeError):
+class SourceError(EdgeError):
     """An input that cannot be opened; the message says which and why."""
 
 

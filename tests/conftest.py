@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-WHEEL_DIR = ROOT.parent / "shared" / "data" / "affectgpt-emotion-wheel"
+WHEEL_DIR = ROOT / "benchmarks" / "data" / "emotion-wheel"  # the official tables, shipped in the package
 
 
 def run_cli(*args: str, timeout: int = 300, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from runtime.atomic import atomic_file
 from train.data import DataError, SkipLog, load_media, read_dataset
 
 INDEX = "index.json"
@@ -60,9 +61,8 @@ def build_cache(model, samples, out: str | os.PathLike, progress: bool = True) -
             skipped.add(sample.name)
             continue
         face, audio = model.features(torch.from_numpy(pixels)[None], torch.from_numpy(clips)[None])
-        tmp = path.with_name(path.name + ".partial")
-        save_file({"face": face[0].contiguous(), "audio": audio[0].contiguous()}, str(tmp))
-        os.replace(tmp, path)
+        with atomic_file(path) as tmp:
+            save_file({"face": face[0].contiguous(), "audio": audio[0].contiguous()}, str(tmp))
     index = {"fingerprint": fingerprint, "complete": True, "skipped": skipped.count, "skipped_names": skipped.names}
     (out / INDEX).write_text(json.dumps(index, indent=2))
     return index

@@ -7,45 +7,21 @@ never leaves a half-written checkpoint or bundle behind.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 
+from runtime.atomic import atomic_dir
 from train.config import ModelConfig
+from train.errors import TrainError
 from train.model import AffectGPT, build_parts
 from train.tokenizer import load_tokenizer
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "trainable.safetensors"
 TOKENIZER_FILE = "tokenizer.json"
-
-
-@contextlib.contextmanager
-def atomic_dir(target: str | os.PathLike, overwrite: bool = True):
-    """Yield a fresh folder beside `target`; on success it replaces `target`, on error it is removed."""
-    target = Path(target)
-    if target.exists() and not overwrite:
-        raise FileExistsError(f"{target} exists (use --force to replace it)")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.partial-"))
-    tmp.chmod(0o755)  # mkdtemp makes it private; a bundle or checkpoint is meant to be shared
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        os.replace(target, old)
-    os.replace(tmp, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def trainable_state(model: AffectGPT) -> dict[str, torch.Tensor]:
@@ -66,7 +42,7 @@ def save_checkpoint(model: AffectGPT, path: str | os.PathLike) -> None:
         save_checkpoint_to(model, tmp)
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(TrainError):
     pass
 
 

@@ -19,16 +19,18 @@ from pathlib import Path
 
 import numpy as np
 
+from runtime.encode import encoder_inputs
 from runtime.manifest import Preprocessing
 from runtime.media import MediaError, read_audio, read_clip
-from runtime.preprocess import audio_clips, frame_indices, pixel_values
+from runtime.preprocess import frame_indices
 from runtime.prompt import DESCRIPTION_QUESTION, OV_QUESTION, ov_answer
+from train.errors import TrainError
 
 MEDIA_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm")
 LABEL_TYPES = ("ovlabel", "description", "hybrid")
 
 
-class DataError(RuntimeError):
+class DataError(TrainError):
     pass
 
 
@@ -137,14 +139,12 @@ def load_media(sample: Sample, prep: Preprocessing) -> tuple[np.ndarray, np.ndar
         if crops.ndim != 4 or crops.shape[-1] != 3 or len(crops) == 0:
             raise MediaError(f"{sample.faces}: expected [T, H, W, 3] face crops, got {list(crops.shape)}")
         frames = crops[frame_indices(len(crops), prep.num_frames)][..., ::-1].astype(np.uint8)  # BGR → RGB
-    elif prep.face_crop:
-        from runtime.face import face_crops
-
-        frames, _ = face_crops(frames)
     waveform = clip.waveform
     if sample.wav is not None:
         waveform, _ = read_audio(sample.wav, prep.sample_rate)
-    return pixel_values(frames, prep), audio_clips(waveform, prep)
+    # the runtime's own encode path: faces cropped as the preprocessing says, unless crops came with the sample
+    inputs = encoder_inputs(frames, waveform, prep, face_crop=False if sample.faces is not None else None)
+    return inputs.pixels, inputs.clips
 
 
 @dataclass

@@ -22,7 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from runtime.atomic import write_text
 from runtime.media import MediaError
+from train.errors import TrainError
 from train.data import SkipLog, load_media, read_dataset, target
 
 CHECKPOINT_DIR = "checkpoint"
@@ -30,7 +32,7 @@ STATE_FILE = "training_state.pt"
 METRICS_FILE = "metrics.json"
 
 
-class TrainingError(RuntimeError):
+class TrainingError(TrainError):
     pass
 
 
@@ -160,7 +162,8 @@ def train(cfg: TrainConfig) -> dict:
     from tqdm import tqdm
 
     from train.cache import open_cache
-    from train.checkpoint import atomic_dir, load_checkpoint, save_checkpoint_to
+    from runtime.atomic import atomic_dir
+    from train.checkpoint import load_checkpoint, save_checkpoint_to
     from train.config import tiny
     from train.model import AffectGPT
 
@@ -308,7 +311,4 @@ def train(cfg: TrainConfig) -> dict:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(json.dumps(data, indent=2, default=float))
-    os.replace(tmp, path)
+    write_text(path, json.dumps(data, indent=2, default=float))

@@ -8,7 +8,8 @@
                                                             Qwen2 + LoRA → answer
 
 The fusion follows the released model exactly: raw linear scores, no softmax, no activation. Its layer
-names are the released checkpoint's, so that checkpoint imports by name.
+names are the released checkpoint's, so that checkpoint imports by name. Order of the file: the encoders,
+the fusion, AffectGPT, then the builders of its parts. (The Q-Former fusion of the ablations is train/qformer.py.)
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from torch import nn
 from runtime.manifest import FUSED_ORDER
 from runtime.prompt import STOP_TEXT, is_placeholder, placeholder_spans, segments
 from train.config import ModelConfig
+from train.qformer import QFormerFusion
 from train.tokenizer import BOS_TOKEN, EOS_TOKEN, encode_text, load_tokenizer, train_tiny_tokenizer
 
 
@@ -78,110 +80,6 @@ class AttentionFusion(nn.Module):
         return torch.stack([tokens[name] for name in FUSED_ORDER], dim=1)
 
     rows = (1, 1, 1)  # fused rows per placeholder (multi, audio, face)
-
-
-class QFormerFusion(nn.Module):
-    """The ablation variant (the reference's `*_fusion_type: qformer`): BLIP-style Q-Formers of 2 layers with
-    learnable queries (N(0, 0.02)) cross-attending to each modality, plus learned temporal positions; the
-    multi Q-Former reads the video and audio tokens projected to a common width and concatenated. Emits
-    queries[0] multi, queries[1] audio and queries[2] face rows, each projected to the LLM width.
-    (The released AffectGPT uses the attention fusion; this one is for ablations.)"""
-
-    def __init__(self, vision_dim: int, audio_dim: int, llm_width: int, width: int = 768, heads: int = 12,
-                 layers: int = 2, queries: tuple[int, int, int] = (16, 8, 32), positions: tuple[int, int, int] = (264, 8, 32)):
-        super().__init__()
-        common = max(vision_dim, audio_dim)
-        self.rows = tuple(queries)
-
-        def qformer():
-            layer = nn.TransformerDecoderLayer(width, heads, 4 * width, dropout=0.1, batch_first=True)
-            return nn.TransformerDecoder(layer, layers)
-
-        self.video_in, self.audio_in = nn.Linear(vision_dim, width), nn.Linear(audio_dim, width)
-        self.multi_video_embs, self.multi_audio_embs = nn.Linear(vision_dim, common), nn.Linear(audio_dim, common)
-        self.multi_in = nn.Linear(common, width)
-        self.multi_Qformer, self.audio_Qformer, self.video_Qformer = qformer(), qformer(), qformer()
-        self.multi_query_tokens = nn.Parameter(torch.randn(1, queries[0], width) * 0.02)
-        self.audio_query_tokens = nn.Parameter(torch.randn(1, queries[1], width) * 0.02)
-        self.video_query_tokens = nn.Parameter(torch.randn(1, queries[2], width) * 0.02)
-        self.multi_position_embedding = nn.Embedding(positions[0], width)
-        self.audio_position_embedding = nn.Embedding(positions[1], width)
-        self.video_frame_position_embedding = nn.Embedding(positions[2], width)
-        self.multi_llama_proj = nn.Linear(width, llm_width)
-        self.audio_llama_proj = nn.Linear(width, llm_width)
-        self.affectgpt_proj = nn.Linear(width, llm_width)
-
-    @staticmethod
-    def _attend(qformer, queries, memory, positions):
-        memory = memory + positions.weight[: memory.shape[1]]
-        return qformer(queries.expand(memory.shape[0], -1, -1), memory)
-
-    def forward(self, face: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
-        v = self._attend(self.video_Qformer, self.video_query_tokens, self.video_in(face), self.video_frame_position_embedding)
-        a = self._attend(self.audio_Qformer, self.audio_query_tokens, self.audio_in(audio), self.audio_position_embedding)
-        both = torch.cat([self.multi_video_embs(face), self.multi_audio_embs(audio)], dim=1)
-        m = self._attend(self.multi_Qformer, self.multi_query_tokens, self.multi_in(both), self.multi_position_embedding)
-        return torch.cat([self.multi_llama_proj(m), self.audio_llama_proj(a), self.affectgpt_proj(v)], dim=1)
-
-
-def llm_load_options(cfg: ModelConfig) -> dict:
-    """from_pretrained options: fp32, or bitsandbytes 8 / 4-bit (QLoRA) on a CUDA GPU."""
-    if not cfg.llm_quant:
-        return {"dtype": torch.float32}
-    if cfg.llm_quant not in ("8bit", "4bit"):
-        raise ValueError(f"llm_quant must be 8bit or 4bit, not {cfg.llm_quant!r}")
-    if not torch.cuda.is_available():
-        raise ValueError(f"{cfg.llm_quant} LLM loading needs a CUDA GPU: bitsandbytes on the CPU runs about 100x "
-                         "slower than fp32, so it is refused here")
-    from transformers import BitsAndBytesConfig
-
-    if cfg.llm_quant == "8bit":
-        quant = BitsAndBytesConfig(load_in_8bit=True)
-    else:
-        quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                                   bnb_4bit_compute_dtype=torch.bfloat16)
-    return {"quantization_config": quant, "device_map": {"": torch.cuda.current_device()}, "dtype": torch.bfloat16}
-
-
-def decode_step(llm, out, input_ids: torch.Tensor):
-    """One more token on the KV cache of the previous output (recent transformers call it `cache`, older
-    releases `past_key_values`)."""
-    if hasattr(out, "cache"):
-        return llm(input_ids=input_ids, cache=out.cache, use_cache=True)
-    return llm(input_ids=input_ids, past_key_values=out.past_key_values, use_cache=True)
-
-
-def build_parts(cfg: ModelConfig):
-    """(vision, audio, llm, tokenizer): random weights from configs, or pretrained from local folders."""
-    from transformers import (CLIPVisionConfig, CLIPVisionModelWithProjection, HubertConfig, HubertModel,
-                              Qwen2Config, Qwen2ForCausalLM)
-
-    torch.manual_seed(cfg.seed)
-    if cfg.vision_path:
-        import dataclasses
-
-        clip = CLIPVisionModelWithProjection.from_pretrained(cfg.vision_path, local_files_only=True)
-        # the frames must be the size the pretrained encoder was trained at
-        cfg.preprocessing = dataclasses.replace(cfg.preprocessing, image_size=clip.config.image_size)
-    else:
-        clip = CLIPVisionModelWithProjection(CLIPVisionConfig(**cfg.vision))
-    if cfg.audio_path:
-        hubert = HubertModel.from_pretrained(cfg.audio_path, local_files_only=True)
-    else:
-        hubert = HubertModel(HubertConfig(**cfg.audio))
-    if cfg.llm_quant and not cfg.llm_path:
-        raise ValueError("8-bit / 4-bit loading applies to a pretrained LLM: set llm_path")
-    if cfg.llm_path:
-        from pathlib import Path
-        from transformers import AutoModelForCausalLM
-
-        llm = AutoModelForCausalLM.from_pretrained(cfg.llm_path, local_files_only=True, **llm_load_options(cfg))
-        tokenizer = load_tokenizer(cfg.tokenizer_path or str(Path(cfg.llm_path) / "tokenizer.json"))
-    else:
-        tokenizer = load_tokenizer(cfg.tokenizer_path) if cfg.tokenizer_path else train_tiny_tokenizer(cfg.tokenizer_vocab_size)
-        rows = max(cfg.llm_vocab_size or 0, tokenizer.get_vocab_size())
-        llm = Qwen2ForCausalLM(Qwen2Config(vocab_size=rows, **cfg.llm))
-    return VisionEncoder(clip), AudioEncoder(hubert), llm, tokenizer
 
 
 class AffectGPT(nn.Module):
@@ -319,3 +217,65 @@ class AffectGPT(nn.Module):
                 break
             out = decode_step(self.llm, out, torch.tensor([[next_id]], device=embeds.device))
         return generated
+
+
+# --- building the parts (random weights from configs, or local pretrained folders); one decoding step ------
+
+def llm_load_options(cfg: ModelConfig) -> dict:
+    """from_pretrained options: fp32, or bitsandbytes 8 / 4-bit (QLoRA) on a CUDA GPU."""
+    if not cfg.llm_quant:
+        return {"dtype": torch.float32}
+    if cfg.llm_quant not in ("8bit", "4bit"):
+        raise ValueError(f"llm_quant must be 8bit or 4bit, not {cfg.llm_quant!r}")
+    if not torch.cuda.is_available():
+        raise ValueError(f"{cfg.llm_quant} LLM loading needs a CUDA GPU: bitsandbytes on the CPU runs about 100x "
+                         "slower than fp32, so it is refused here")
+    from transformers import BitsAndBytesConfig
+
+    if cfg.llm_quant == "8bit":
+        quant = BitsAndBytesConfig(load_in_8bit=True)
+    else:
+        quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                   bnb_4bit_compute_dtype=torch.bfloat16)
+    return {"quantization_config": quant, "device_map": {"": torch.cuda.current_device()}, "dtype": torch.bfloat16}
+
+
+def decode_step(llm, out, input_ids: torch.Tensor):
+    """One more token on the KV cache of the previous output (recent transformers call it `cache`, older
+    releases `past_key_values`)."""
+    if hasattr(out, "cache"):
+        return llm(input_ids=input_ids, cache=out.cache, use_cache=True)
+    return llm(input_ids=input_ids, past_key_values=out.past_key_values, use_cache=True)
+
+
+def build_parts(cfg: ModelConfig):
+    """(vision, audio, llm, tokenizer): random weights from configs, or pretrained from local folders."""
+    from transformers import (CLIPVisionConfig, CLIPVisionModelWithProjection, HubertConfig, HubertModel,
+                              Qwen2Config, Qwen2ForCausalLM)
+
+    torch.manual_seed(cfg.seed)
+    if cfg.vision_path:
+        import dataclasses
+
+        clip = CLIPVisionModelWithProjection.from_pretrained(cfg.vision_path, local_files_only=True)
+        # the frames must be the size the pretrained encoder was trained at
+        cfg.preprocessing = dataclasses.replace(cfg.preprocessing, image_size=clip.config.image_size)
+    else:
+        clip = CLIPVisionModelWithProjection(CLIPVisionConfig(**cfg.vision))
+    if cfg.audio_path:
+        hubert = HubertModel.from_pretrained(cfg.audio_path, local_files_only=True)
+    else:
+        hubert = HubertModel(HubertConfig(**cfg.audio))
+    if cfg.llm_quant and not cfg.llm_path:
+        raise ValueError("8-bit / 4-bit loading applies to a pretrained LLM: set llm_path")
+    if cfg.llm_path:
+        from pathlib import Path
+        from transformers import AutoModelForCausalLM
+
+        llm = AutoModelForCausalLM.from_pretrained(cfg.llm_path, local_files_only=True, **llm_load_options(cfg))
+        tokenizer = load_tokenizer(cfg.tokenizer_path or str(Path(cfg.llm_path) / "tokenizer.json"))
+    else:
+        tokenizer = load_tokenizer(cfg.tokenizer_path) if cfg.tokenizer_path else train_tiny_tokenizer(cfg.tokenizer_vocab_size)
+        rows = max(cfg.llm_vocab_size or 0, tokenizer.get_vocab_size())
+        llm = Qwen2ForCausalLM(Qwen2Config(vocab_size=rows, **cfg.llm))
+    return VisionEncoder(clip), AudioEncoder(hubert), llm, tokenizer

@@ -5,8 +5,7 @@ from tests.conftest import WHEEL_DIR
 
 @pytest.fixture(scope="session")
 def wheel():
-    if not WHEEL_DIR.is_dir():
-        pytest.skip(f"official emotion-wheel tables not found at {WHEEL_DIR} (../shared/data is absent)")
-    from benchmarks.emotion_wheel import EmotionWheel
+    from benchmarks.emotion_wheel import DEFAULT_WHEEL_DIR, EmotionWheel
 
-    return EmotionWheel(WHEEL_DIR)
+    assert DEFAULT_WHEEL_DIR == WHEEL_DIR and (WHEEL_DIR / "LICENSE").is_file(), "the wheel tables ship in the package"
+    return EmotionWheel()

@@ -7,6 +7,7 @@ import torch
 from runtime.media import read_clip
 from runtime.pipeline import Pipeline, RuntimeOptions
 from runtime.preprocess import audio_clips, pixel_values
+from runtime.task import TASKS
 
 
 def test_qformer_variant_exports_and_answers_like_pytorch(tmp_path, clip_path):
@@ -22,8 +23,8 @@ def test_qformer_variant_exports_and_answers_like_pytorch(tmp_path, clip_path):
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
     assert manifest["prompt"]["placeholder_rows"] == [4, 2, 6]
 
-    pipeline = Pipeline(tmp_path / "b", RuntimeOptions(flash_attn=False, kv_f32=True, max_new_tokens=12))
-    answer = pipeline.answer_file(clip_path, "Fine.")
+    pipeline = Pipeline(tmp_path / "b", RuntimeOptions(flash_attn=False, kv_f32=True))
+    answer = pipeline.answer_file(clip_path, "Fine.", TASKS["labels"].unconstrained().with_budget(12))
     clip = read_clip(clip_path)
     prep = cfg.preprocessing
     expected = model.generate(torch.from_numpy(pixel_values(clip.frames, prep)),

@@ -49,7 +49,7 @@ def test_encoder_variants_stay_close_to_fp32(ladder, clip_path):
     fused = {}
     for variant in ("fp32", "fp16", "int8-dynamic", "int8-static"):
         pipeline = Pipeline(ladder, RuntimeOptions(encoder_variant=variant, llm_variant=""))
-        fused[variant] = pipeline.features(clip, {})
+        fused[variant] = pipeline.features(clip).fused
         pipeline.close()
     for variant in ("fp16", "int8-dynamic", "int8-static"):
         a, b = fused[variant].ravel(), fused["fp32"].ravel()
@@ -58,7 +58,7 @@ def test_encoder_variants_stay_close_to_fp32(ladder, clip_path):
 
 
 def test_gate_marks_variants_and_never_defaults_to_a_failed_one(ladder, calib_dir, tmp_path):
-    result = run_cli("quant", "report", "--bundle", str(ladder), "--clips", str(calib_dir), "--out", str(tmp_path / "g"))
+    result = run_cli("benchmarks.gate", "--bundle", str(ladder), "--clips", str(calib_dir), "--out", str(tmp_path / "g"))
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "g" / "gate.json").read_text())
     rows = {r["variant"]: r for r in report["rows"]}
@@ -76,7 +76,7 @@ def test_gate_marks_variants_and_never_defaults_to_a_failed_one(ladder, calib_di
     assert pipeline.encoder_variant == manifest.defaults.get("encoders", "fp32")
     pipeline.close()
 
-    strict = run_cli("quant", "report", "--bundle", str(ladder), "--clips", str(calib_dir), "--out", str(tmp_path / "s"),
+    strict = run_cli("benchmarks.gate", "--bundle", str(ladder), "--clips", str(calib_dir), "--out", str(tmp_path / "s"),
                      *[f"--tolerance={v}=-1" for v in ("fp16", "int8-dynamic", "int8-static", "Q8_0", "Q4_K_M")])
     assert strict.returncode == 0, strict.stderr
     manifest = read_manifest(ladder)
@@ -123,21 +123,21 @@ def test_tensorrt_builder_without_tensorrt_is_one_line(bundle_f16):
         pytest.skip("TensorRT is installed: the GPU test covers the builder")
     except ImportError:
         pass
-    result = run_cli("export.tensorrt", "--bundle", str(bundle_f16))
+    result = run_cli("quant.tensorrt", "--bundle", str(bundle_f16))
     assert result.returncode == 1 and "TensorRT is not installed" in result.stderr
 
 
 @pytest.mark.gpu
 def test_tensorrt_engines_match_onnx(bundle_copy, clip_path):
     pytest.importorskip("tensorrt", reason="TensorRT is not installed (needs an NVIDIA GPU: JetPack or the tensorrt extra)")
-    from export.tensorrt import build_bundle_engines
+    from quant.tensorrt import build_bundle_engines
     from runtime.media import read_clip
     from runtime.pipeline import Pipeline, RuntimeOptions
 
     build_bundle_engines(bundle_copy, "fp16")
     clip = read_clip(clip_path)
-    onnx = Pipeline(bundle_copy, RuntimeOptions(backend="ort-cpu")).features(clip, {})
-    engine = Pipeline(bundle_copy, RuntimeOptions(backend="tensorrt")).features(clip, {})
+    onnx = Pipeline(bundle_copy, RuntimeOptions(backend="ort-cpu")).features(clip).fused
+    engine = Pipeline(bundle_copy, RuntimeOptions(backend="tensorrt")).features(clip).fused
     a, b = onnx.ravel(), engine.ravel()
     assert a @ b / (np.linalg.norm(a) * np.linalg.norm(b)) > 0.999
 

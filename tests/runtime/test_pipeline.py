@@ -6,11 +6,14 @@ import torch
 
 from runtime.manifest import BundleError, file_entry, read_manifest, write_manifest
 from runtime.media import read_clip
+from runtime.answer import prompt_pieces
 from runtime.pipeline import Pipeline, RuntimeOptions
 from runtime.preprocess import audio_clips, pixel_values
+from runtime.task import TASKS
 
 SUBTITLE = "I can't believe you did that again."
-EXACT = RuntimeOptions(flash_attn=False, kv_f32=True, max_new_tokens=24)
+EXACT = RuntimeOptions(flash_attn=False, kv_f32=True)
+FREE = TASKS["labels"].unconstrained().with_budget(24)  # PyTorch's generate decodes without a grammar
 
 
 def _torch_inputs(model, clip):
@@ -20,21 +23,21 @@ def _torch_inputs(model, clip):
 
 def test_f32_greedy_answer_equals_pytorch_token_for_token(tiny_model, bundle_f32, clip_path):
     pipeline = Pipeline(bundle_f32, EXACT)
-    answer = pipeline.answer_file(clip_path, SUBTITLE)
+    answer = pipeline.answer_file(clip_path, SUBTITLE, FREE)
     expected = tiny_model.generate(*_torch_inputs(tiny_model, read_clip(clip_path)), SUBTITLE, max_new_tokens=24)
     assert answer.token_ids == expected
     assert len(expected) > 0
     assert answer.prompt_tokens == len(tiny_model.prompt_ids(SUBTITLE, bos=False))  # no bos at inference
-    assert {"decode", "preprocess", "vision", "audio", "fusion", "llm_prefill", "llm_decode", "total"} <= set(answer.timings_ms)
+    assert {"decode", "face", "preprocess", "vision", "audio", "fusion", "llm_prefill", "llm_decode", "total"} <= set(answer.timings_ms)
     pipeline.close()
 
 
 def test_f16_last_logits_within_tolerance(tiny_model, bundle_f16, clip_path):
     pipeline = Pipeline(bundle_f16, RuntimeOptions())
     clip = read_clip(clip_path)
-    fused = pipeline.features(clip, {})
+    fused = pipeline.features(clip).fused
     pipeline.llm.reset()
-    got = pipeline.llm.feed(pipeline.prompt_pieces(fused, SUBTITLE))
+    got = pipeline.llm.feed(prompt_pieces(pipeline.llm, pipeline.manifest.prompt, fused, SUBTITLE, FREE.question))
     pixels, clips = _torch_inputs(tiny_model, clip)
     with torch.no_grad():
         fused_t = tiny_model.encode(pixels[None], clips[None])[0]

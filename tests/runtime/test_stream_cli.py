@@ -17,6 +17,19 @@ def test_whole_clips_print_a_json_line_each(bundle_f16, clip_path):
     assert 0 < len(record["token_ids"]) <= 8
 
 
+def test_clip_mode_takes_the_task(bundle_f16, clip_path):
+    """--clip answers the task it is given: labels in the grammar's format, describe as free text."""
+    labels = run_cli("runtime.stream", "--clip", str(clip_path), "--bundle", str(bundle_f16), "--max-new-tokens", "24")
+    assert labels.returncode == 0, labels.stderr
+    text = json.loads(labels.stdout)["text"]
+    assert text.startswith("The character's emotional state is "), text  # the grammar holds even for random weights
+    describe = run_cli("runtime.stream", "--clip", str(clip_path), "--bundle", str(bundle_f16), "--task", "describe",
+                       "--max-new-tokens", "6")
+    assert describe.returncode == 0, describe.stderr
+    record = json.loads(describe.stdout)
+    assert len(record["token_ids"]) == 6 and not record["text"].startswith("The character's emotional state is ")
+
+
 def _assert_one_line_error(result):
     assert result.returncode != 0
     assert "Traceback" not in result.stderr

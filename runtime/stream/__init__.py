@@ -1,4 +1,5 @@
 """Streaming: readers → windows → encoders → LLM, each stage a thread, joined by bounded queues.
+(`python -m runtime.stream` is its command line: runtime/stream/__main__.py.)
 
 When the LLM falls behind a live source, the stalest waiting windows are dropped and counted, so latency
 and memory stay flat; a file is read no faster than it is answered (nothing dropped) unless it is paced
@@ -15,19 +16,16 @@ from dataclasses import dataclass
 import av
 import numpy as np
 
+from runtime.encode import crop_faces, face_detector
 from runtime.pipeline import Pipeline
 from runtime.preprocess import cut_clips, normalize_clips, pixel_values
-from runtime.prompt import DESCRIPTION_QUESTION, OV_ANSWER_PREFIX, OV_QUESTION
 from runtime.profile import Profile
 from runtime.sentiment import sentiment
 from runtime.sources import Reader, SourceSpec
+from runtime.task import TASKS, Task
+from runtime.timing import Stopwatch
 from runtime.windows import Window, Windower
 
-# The labels answer always parses: the OV sentence with 1–6 lower-case words or short phrases.
-LABELS_GRAMMAR = (
-    'root ::= "' + OV_ANSWER_PREFIX + '" label (", " label){0,5} "."\n'
-    "label ::= [a-z] [a-z-]{1,19} (\" \" [a-z] [a-z-]{1,19})?\n"
-)
 _END = object()
 
 
@@ -35,9 +33,8 @@ _END = object()
 class StreamOptions:
     window_s: float = 4.0
     hop_s: float = 2.0
-    task: str = "labels"  # "labels": OV labels, grammar-constrained; "describe": free-form reasoning
+    task: Task = TASKS["labels"]  # runtime/task.py: question, grammar and token budget
     subtitle: str = ""
-    max_new_tokens: int = 48
     face_crop: bool | None = None  # None: as the bundle's preprocessing says
     queue_size: int = 2
     drop: bool | None = None  # None: drop when any input is live
@@ -72,14 +69,10 @@ class Stream:
         self.writer = writer
         self.prep = pipeline.manifest.preprocessing
         self.stop = threading.Event()
-        self.detector = None
-        if options.face_crop if options.face_crop is not None else self.prep.face_crop:
-            try:
-                from runtime.face import FaceDetector
-
-                self.detector = FaceDetector()
-            except ImportError:
-                self.detector = None  # output says face: null
+        try:
+            self.detector = face_detector(self.prep, options.face_crop)
+        except ImportError:
+            self.detector = None  # output says face: null
         self.vad = self.asr = None
         if options.vad != "off":
             from runtime.speech import VoiceActivity
@@ -102,8 +95,6 @@ class Stream:
         self.cache = FeatureCache()
         self.profile = Profile()
         self.counts = {"windows": 0, "answered": 0, "dropped": 0, "failed": 0, "silent": 0}
-        self.question = OV_QUESTION if options.task == "labels" else DESCRIPTION_QUESTION
-        self.grammar = LABELS_GRAMMAR if options.task == "labels" else None
         self.first_result_s: float | None = None
 
     # --- capture side (reader threads) -------------------------------------------------------------
@@ -145,44 +136,35 @@ class Stream:
 
     def encode(self, w: Window) -> tuple[np.ndarray, dict, bool | None]:
         """Window → fused rows [3, H], stage timings, face found (None without a detector)."""
-        enc, timings = self.pipeline.encoders, {}
-        t = time.perf_counter()
-        todo = [(k, f) for k, f in zip(w.frame_keys, w.frames) if not (self.options.reuse_features and k in self.cache.frames)]
+        enc, watch = self.pipeline.encoders, Stopwatch()
+        reuse = self.options.reuse_features
+        todo = [(k, f) for k, f in zip(w.frame_keys, w.frames) if not (reuse and k in self.cache.frames)]
         todo = list(dict(todo).items())  # one entry per grid time
-        crops, found = [], []
-        for _, frame in todo:
-            rgb = _rgb(frame)
-            crop, ok = self.detector.crop(rgb) if self.detector else (rgb, None)
-            crops.append(crop)
-            found.append(ok)
-        timings["face"] = (time.perf_counter() - t) * 1e3
-        t = time.perf_counter()
+        crops, found = crop_faces([_rgb(frame) for _, frame in todo], self.detector)
+        found = found or [None] * len(crops)
+        watch.lap("face")
         pixels = pixel_values(crops, self.prep) if crops else None
         raw, spans = cut_clips(w.waveform, self.prep)
         clip_keys = [(w.audio_offset + s, min(e, w.waveform.size) - s) for s, e in spans]
-        need = [i for i, key in enumerate(clip_keys) if not (self.options.reuse_features and key in self.cache.clips)]
+        need = [i for i, key in enumerate(clip_keys) if not (reuse and key in self.cache.clips)]
         clips = normalize_clips(raw[need], self.prep) if need else None
-        timings["preprocess"] = (time.perf_counter() - t) * 1e3
-        t = time.perf_counter()
+        watch.lap("preprocess")
         if pixels is not None:
             for (key, _), feature, ok in zip(todo, enc.encode_frames(pixels), found):
                 self.cache.frames[key] = (feature, ok)
-        timings["vision"] = (time.perf_counter() - t) * 1e3
-        t = time.perf_counter()
+        watch.lap("vision")
         if clips is not None:
             for i, feature in zip(need, enc.encode_clips(clips)):
                 self.cache.clips[clip_keys[i]] = feature
-        timings["audio"] = (time.perf_counter() - t) * 1e3
-        t = time.perf_counter()
+        watch.lap("audio")
         face = np.stack([self.cache.frames[k][0] for k in w.frame_keys])
         audio = np.stack([self.cache.clips[k] for k in clip_keys])
         fused = enc.fuse(face, audio)
-        timings["fusion"] = (time.perf_counter() - t) * 1e3
+        watch.lap("fusion")
         flags = [self.cache.frames[k][1] for k in w.frame_keys]
         face_found = None if self.detector is None else any(flags)
-        self.cache.evict_before(w.frame_keys[0] + 1 if self.options.reuse_features else 1 << 62,
-                                w.audio_offset + 1 if self.options.reuse_features else 1 << 62)
-        return fused, timings, face_found
+        self.cache.evict_before(w.frame_keys[0] + 1 if reuse else 1 << 62, w.audio_offset + 1 if reuse else 1 << 62)
+        return fused, watch.ms, face_found
 
     def _encode_loop(self) -> None:
         while True:
@@ -206,16 +188,15 @@ class Stream:
 
     def listen(self, w: Window) -> tuple[bool | None, str, dict]:
         """Voice activity and subtitle of a window (None / the fixed subtitle when those stages are off)."""
-        timings, speech, subtitle = {}, None, self.options.subtitle
+        watch, speech, subtitle = Stopwatch(), None, self.options.subtitle
         if self.vad is not None and w.has_audio:
-            t = time.perf_counter()
             speech = self.vad.speech_fraction(w.waveform) >= 0.1
-            timings["vad"] = (time.perf_counter() - t) * 1e3
+            watch.lap("vad")
         if self.asr is not None and w.has_audio and speech is not False:
-            t = time.perf_counter()
+            watch.skip()
             subtitle = self.asr.transcribe(w.waveform)
-            timings["asr"] = (time.perf_counter() - t) * 1e3
-        return speech, subtitle, timings
+            watch.lap("asr")
+        return speech, subtitle, watch.ms
 
     # --- LLM stage ----------------------------------------------------------------------------------
 
@@ -226,19 +207,18 @@ class Stream:
                 return
             w, ready, fused, timings, face, speech, subtitle = item
             try:
-                gen, text, labels = self.pipeline.answer_fused(fused, subtitle, self.question,
-                                                               self.grammar, self.options.max_new_tokens)
+                result = self.pipeline.answer(fused, subtitle, self.options.task)
             except Exception as err:
                 self.counts["failed"] += 1
                 self.writer.window(self._record(w, error=f"{type(err).__name__}: {err}"))
                 continue
-            timings.update(llm_prefill=gen.prefill_ms, time_to_first_token=gen.first_token_ms, llm_decode=gen.decode_ms,
-                           window_latency=(time.perf_counter() - ready) * 1e3)
-            self.profile.add(timings, len(gen.ids))
+            timings.update(result.timings_ms, window_latency=(time.perf_counter() - ready) * 1e3)
+            text, labels = result.text, result.labels
+            self.profile.add(timings, len(result.token_ids))
             self.counts["answered"] += 1
             if self.first_result_s is None:
                 self.first_result_s = time.perf_counter() - self._t_start
-            self.writer.window(self._record(w, text=text, labels=labels, face=face, timings=timings, tokens=len(gen.ids),
+            self.writer.window(self._record(w, text=text, labels=labels, face=face, timings=timings, tokens=len(result.token_ids),
                                             speech=speech, subtitle=subtitle))
 
     def _record(self, w: Window, text="", labels=(), face=None, timings=None, tokens=0, error=None,
@@ -262,8 +242,8 @@ class Stream:
         black = np.zeros((n, size, size, 3), np.uint8)
         face = self.pipeline.encoders.encode_frames(pixel_values(black, self.prep))
         audio = self.pipeline.encoders.encode_clips(np.zeros((self.prep.num_clips, self.prep.clip_samples), np.float32))
-        self.pipeline.answer_fused(self.pipeline.encoders.fuse(face, audio), self.options.subtitle, self.question,
-                                   self.grammar, max_new_tokens=2)
+        self.pipeline.answer(self.pipeline.encoders.fuse(face, audio), self.options.subtitle,
+                             self.options.task.with_budget(2))
 
     def run(self) -> dict:
         if self.options.warmup:

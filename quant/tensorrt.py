@@ -1,7 +1,8 @@
-"""TensorRT engines for a bundle's encoders and fusion, built with TensorRT's Python API.
+"""TensorRT engines for a bundle's encoders and fusion, built with TensorRT's Python API (a post-processing
+step of a bundle, as the other quantized variants are).
 
-    python -m export.tensorrt --bundle B --precision fp16
-    python -m export.tensorrt --bundle B --precision int8 --clips CLIPS_DIR
+    python -m quant.tensorrt --bundle B --precision fp16
+    python -m quant.tensorrt --bundle B --precision int8 --clips CLIPS_DIR
 
 Engines run only on the GPU model, compute capability and TensorRT version they were built with, so they
 live in BUNDLE/engines/<gpu>-sm<cc>-trt<version>/ (not in the manifest), with the timing cache that makes
@@ -16,21 +17,19 @@ import os
 import sys
 from pathlib import Path
 
+from quant.errors import QuantError
+from runtime.atomic import atomic_file
 from runtime.manifest import AUDIO, ENCODER_ROLES, FUSION, VISION, read_manifest
 
 # Optimisation profiles: (min, opt, max) of the leading axis of each graph's inputs.
 PROFILES = {VISION: (1, 8, 32), AUDIO: (1, 8, 16), FUSION: (1, 1, 4)}
 
 
-class TensorRTError(RuntimeError):
-    pass
-
-
 def _trt():
     try:
         import tensorrt as trt
     except ImportError:
-        raise TensorRTError("TensorRT is not installed: it comes with JetPack on Jetson; on x86_64 install "
+        raise QuantError("TensorRT is not installed: it comes with JetPack on Jetson; on x86_64 install "
                             "the tensorrt extra from NVIDIA's index") from None
     return trt
 
@@ -80,7 +79,7 @@ def build_engine(onnx_path: Path, engine_path: Path, role: str, precision: str, 
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-        raise TensorRTError(f"TensorRT cannot parse {onnx_path.name}: {errors}")
+        raise QuantError(f"TensorRT cannot parse {onnx_path.name}: {errors}")
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gb * (1 << 30)))
     cache = config.create_timing_cache(timing_cache.read_bytes() if timing_cache.is_file() else b"")
@@ -95,17 +94,17 @@ def build_engine(onnx_path: Path, engine_path: Path, role: str, precision: str, 
     config.set_flag(trt.BuilderFlag.FP16)  # int8 engines keep fp16 for the layers INT8 does not cover
     if precision == "int8":
         if not feeds:
-            raise TensorRTError("int8 engines need calibration clips: --clips DIR")
+            raise QuantError("int8 engines need calibration clips: --clips DIR")
         config.set_flag(trt.BuilderFlag.INT8)
         config.set_calibration_profile(profile)
         config.int8_calibrator = _calibrator(trt, feeds, engine_path.with_suffix(".calib"))
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
-        raise TensorRTError(f"TensorRT could not build an engine for {onnx_path.name}")
-    tmp = engine_path.with_name(engine_path.name + ".partial")
-    tmp.write_bytes(bytes(serialized))
-    os.replace(tmp, engine_path)
-    timing_cache.write_bytes(bytes(config.get_timing_cache().serialize()))
+        raise QuantError(f"TensorRT could not build an engine for {onnx_path.name}")
+    with atomic_file(engine_path) as tmp:
+        tmp.write_bytes(bytes(serialized))
+    with atomic_file(timing_cache) as tmp:
+        tmp.write_bytes(bytes(config.get_timing_cache().serialize()))
 
 
 def build_bundle_engines(bundle: str | os.PathLike, precision: str, clips_dir: str | None = None,
@@ -122,7 +121,7 @@ def build_bundle_engines(bundle: str | os.PathLike, precision: str, clips_dir: s
         from quant.onnx import calibration_inputs, media_files
 
         if not clips_dir:
-            raise TensorRTError("int8 engines need calibration clips: --clips DIR")
+            raise QuantError("int8 engines need calibration clips: --clips DIR")
         feeds = calibration_inputs(bundle, media_files(clips_dir))
     out = []
     for role in ENCODER_ROLES:
@@ -134,7 +133,7 @@ def build_bundle_engines(bundle: str | os.PathLike, precision: str, clips_dir: s
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m export.tensorrt", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m quant.tensorrt", description=__doc__.split("\n\n")[0])
     ap.add_argument("--bundle", required=True)
     ap.add_argument("--precision", choices=("fp16", "int8"), default="fp16")
     ap.add_argument("--clips", help="calibration clips for int8")
@@ -145,7 +144,7 @@ def main(argv=None) -> int:
     try:
         for engine in build_bundle_engines(args.bundle, args.precision, args.clips, args.workspace_gb):
             print(f"{engine} {engine.stat().st_size / 1e6:.1f} MB")
-    except (TensorRTError, BundleError, ImportError) as err:
+    except (QuantError, BundleError, ImportError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0

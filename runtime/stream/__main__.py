@@ -18,19 +18,15 @@ import sys
 import threading
 from pathlib import Path
 
-from runtime.backends import BackendError
-from runtime.encoders import EncoderError
-from runtime.llm import LLMError
-from runtime.manifest import BundleError
-from runtime.media import MediaError
+from runtime.errors import EdgeError
 from runtime.outputs import JsonLines, Readable
 from runtime.pipeline import Pipeline, RuntimeOptions
-from runtime.sources import SourceError
+from runtime.task import TASKS, get_task
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
-DEMO_BUNDLE = Path(__file__).resolve().parent / "demo" / "bundle"
+DEMO_BUNDLE = Path(__file__).resolve().parents[1] / "demo" / "bundle"
 
 
 def default_bundle() -> str | None:
@@ -64,9 +60,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="bundle folder (default: $AFFECTGPT_BUNDLE, else the shipped demo bundle)")
     ap.add_argument("--window", type=float, default=4.0, metavar="S", help="window length in seconds (default 4)")
     ap.add_argument("--hop", type=float, default=2.0, metavar="S", help="seconds between window starts (default 2)")
-    ap.add_argument("--task", choices=("labels", "describe"), default="labels")
+    ap.add_argument("--task", choices=tuple(TASKS), default="labels",
+                    help="labels: open-vocabulary emotion labels (grammar-constrained); describe: reasoning")
     ap.add_argument("--subtitle", default="", help="what is said (text inserted into the prompt)")
-    ap.add_argument("--max-new-tokens", type=int, default=None)
+    ap.add_argument("--max-new-tokens", type=int, default=None,
+                    help="answer budget (default: the task's, 48 for labels and 256 for describe)")
     crop = ap.add_mutually_exclusive_group()
     crop.add_argument("--face-crop", dest="face_crop", action="store_true", default=None,
                       help="crop the largest face before the vision encoder (default: as the bundle was trained)")
@@ -113,12 +111,12 @@ def input_specs(args) -> list:
     return specs
 
 
-def run_clips(pipeline: Pipeline, args, writer) -> int:
+def run_clips(pipeline: Pipeline, args, task, writer) -> int:
     status = EXIT_OK
     for clip in args.clip:
         try:
-            answer = pipeline.answer_file(clip, args.subtitle)
-        except (MediaError, EncoderError, LLMError) as err:  # one bad file never stops the others
+            answer = pipeline.answer_file(clip, args.subtitle, task, args.face_crop)
+        except (EdgeError, ImportError) as err:  # one bad file never stops the others
             print(f"error: {err}", file=sys.stderr)
             status = EXIT_FAILED
             continue
@@ -152,26 +150,26 @@ def main(argv=None) -> int:
     if args.json is None:
         args.json = not sys.stdout.isatty()
     writer = JsonLines() if args.json else Readable()
-    max_new = args.max_new_tokens or (48 if args.task == "labels" else 256)
-    options = RuntimeOptions(threads=args.threads, max_new_tokens=max_new, n_ctx=args.ctx, verify_hashes=not args.skip_hash,
+    task = get_task(args.task, args.max_new_tokens)
+    options = RuntimeOptions(threads=args.threads, n_ctx=args.ctx, verify_hashes=not args.skip_hash,
                              backend=args.backend, encoder_variant=args.precision, llm_variant=args.llm_variant)
     try:
         pipeline = Pipeline(args.bundle, options)
-    except (BundleError, EncoderError, LLMError, BackendError) as err:
+    except EdgeError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_FAILED
     if args.clip:
-        return run_clips(pipeline, args, writer)
+        return run_clips(pipeline, args, task, writer)
 
-    from runtime.live import Stream, StreamOptions
+    from runtime.stream import Stream, StreamOptions
 
-    stream_options = StreamOptions(window_s=args.window, hop_s=args.hop, task=args.task, subtitle=args.subtitle,
-                                   max_new_tokens=max_new, face_crop=args.face_crop, queue_size=max(1, args.queue),
+    stream_options = StreamOptions(window_s=args.window, hop_s=args.hop, task=task, subtitle=args.subtitle,
+                                   face_crop=args.face_crop, queue_size=max(1, args.queue),
                                    drop=args.drop, max_windows=args.max_windows, reuse_features=not args.no_feature_reuse,
                                    vad=args.vad, asr=args.asr, threads=args.threads or 1)
     try:
         stream = Stream(pipeline, input_specs(args), stream_options, writer)
-    except (SourceError, ValueError, ImportError) as err:
+    except (EdgeError, ValueError, ImportError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_FAILED
     summary = stream.run()

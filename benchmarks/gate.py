@@ -1,5 +1,7 @@
 """The accuracy gate: every quantized variant of a bundle against the fp32 reference on the same clips.
 
+    python -m benchmarks.gate --bundle B --clips CLIPS_DIR [--labels LABELS.csv] --out results/gate
+
 Per variant: embedding cosine (encoder variants: vision, audio, fused rows), label agreement with the
 reference answers, an MER-UniBench-style OV score, size on disk and latency on this machine. The score is
 OV set-level F × 100 against the clips' ground truth when a labels CSV is given, else against the
@@ -9,19 +11,25 @@ is marked failed and is never chosen as a bundle default.
 
 from __future__ import annotations
 
+import argparse
+import csv
 import json
-import time
-from dataclasses import dataclass
+import sys
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.emotion_wheel import EmotionWheel, WheelDataError, string_to_list
+from benchmarks.metrics import ov_scores
+from runtime.answer import answer
+from runtime.encode import EncoderInputs, encode, encoder_inputs
 from runtime.encoders import Encoders
 from runtime.llm import LLM
 from runtime.manifest import AUDIO, FUSION, LLM as LLM_ROLE, VISION, read_manifest, variant_role, write_manifest
 from runtime.media import read_clip
 from runtime.pipeline import Pipeline, RuntimeOptions
-from runtime.preprocess import audio_clips, pixel_values
+from runtime.task import TASKS
+from runtime.timing import Stopwatch
 
 # Points of score a variant may lose against the reference (configurable on the command line).
 DEFAULT_TOLERANCE = {"fp16": 0.5, "Q8_0": 0.5, "Q6_K": 0.5, "int8-dynamic": 1.0, "int8-static": 1.0,
@@ -39,17 +47,11 @@ class Scorer:
     """OV set-level F against a truth; through the official wheels when their tables are there."""
 
     def __init__(self, wheel_dir: str | None = None):
-        self.wheel = None
         try:
-            from benchmarks.emotion_wheel import EmotionWheel, WheelDataError
-
-            try:
-                self.wheel = EmotionWheel(wheel_dir)
-                _ = self.wheel.format_mapping
-            except WheelDataError:
-                self.wheel = None
-        except ImportError:
-            pass
+            self.wheel = EmotionWheel(wheel_dir)
+            _ = self.wheel.format_mapping
+        except WheelDataError:
+            self.wheel = None
         self.basis = "ov-f-emotion-wheels" if self.wheel else "ov-f-raw-labels"
 
     def use_wheels_for(self, truth: dict[str, list[str]]) -> None:
@@ -60,8 +62,6 @@ class Scorer:
 
     def __call__(self, truth: dict[str, list[str]], pred: dict[str, list[str]]) -> float:
         if self.wheel is not None:
-            from benchmarks.metrics import ov_scores
-
             return 100 * ov_scores(self.wheel, truth, pred)["score"]
         p, r = [], []
         for name, gt in truth.items():
@@ -74,17 +74,14 @@ class Scorer:
         return 100 * (2 * P * R / (P + R) if P + R else 0.0)
 
 
-@dataclass
-class ClipInputs:
-    name: str
-    pixels: np.ndarray
-    clips: np.ndarray
-
-
-def _timed(fn, *args):
-    t = time.perf_counter()
-    out = fn(*args)
-    return out, (time.perf_counter() - t) * 1e3
+def gate_inputs(bundle: str | Path, clip_paths: list[Path]) -> dict[str, EncoderInputs]:
+    """Each clip's encoder inputs, made by the runtime's own encode path (faces cropped when the bundle says so)."""
+    prep = read_manifest(bundle, verify_hashes=False).preprocessing
+    inputs = {}
+    for path in clip_paths:
+        clip = read_clip(path, prep.num_frames, prep.sample_rate)
+        inputs[Path(path).stem] = encoder_inputs(clip.frames, clip.waveform, prep)
+    return inputs
 
 
 def gate(bundle: str | Path, clip_paths: list[Path], subtitle: str = "", truth: dict[str, list[str]] | None = None,
@@ -93,39 +90,27 @@ def gate(bundle: str | Path, clip_paths: list[Path], subtitle: str = "", truth: 
     bundle = Path(bundle)
     tolerances = {**DEFAULT_TOLERANCE, **(tolerances or {})}
     manifest = read_manifest(bundle)
-    prep = manifest.preprocessing
-    inputs = []
-    for path in clip_paths:
-        clip = read_clip(path, prep.num_frames, prep.sample_rate)
-        inputs.append(ClipInputs(path.stem, pixel_values(clip.frames, prep), audio_clips(clip.waveform, prep)))
-
-    reference = Pipeline(bundle, RuntimeOptions(threads=threads, max_new_tokens=max_new_tokens,
-                                                encoder_variant="fp32", llm_variant="", verify_hashes=False))
-    from runtime.live import LABELS_GRAMMAR
-
-    grammar = LABELS_GRAMMAR  # answers that always parse: the gate measures the model, not the format
+    inputs = gate_inputs(bundle, clip_paths)
+    # the labels task: answers that always parse, so the gate measures the model, not the format
+    task = TASKS["labels"].with_budget(max_new_tokens)
+    reference = Pipeline(bundle, RuntimeOptions(threads=threads, encoder_variant="fp32", llm_variant="",
+                                                verify_hashes=False))
 
     def run_encoders(enc: Encoders):
         feats, ms = [], []
-        for x in inputs:
-            t = time.perf_counter()
-            face, audio = enc.encode_frames(x.pixels), enc.encode_clips(x.clips)
-            fused = enc.fuse(face, audio)
-            ms.append((time.perf_counter() - t) * 1e3)
-            feats.append((face, audio, fused))
+        for x in inputs.values():
+            watch = Stopwatch()
+            f = encode(enc, x)
+            ms.append(watch.total_ms())
+            feats.append((f.face, f.audio, f.fused))
         return feats, float(np.median(ms))
 
     def answer_all(fused_list, llm: LLM):
         labels, ms = {}, []
-        saved = reference.llm
-        reference.llm = llm
-        try:
-            for x, fused in zip(inputs, fused_list):
-                (gen, _, parsed), t = _timed(reference.answer_fused, fused, subtitle, None, grammar, max_new_tokens)
-                labels[x.name] = parsed
-                ms.append(t)
-        finally:
-            reference.llm = saved
+        for name, fused in zip(inputs, fused_list):
+            watch = Stopwatch()
+            labels[name] = answer(llm, manifest.prompt, fused, subtitle, task).labels
+            ms.append(watch.total_ms())
         return labels, float(np.median(ms))
 
     ref_feats, ref_enc_ms = run_encoders(reference.encoders)
@@ -217,3 +202,46 @@ def write(report: dict, out: Path) -> str:
     (out / "gate.md").write_text(text + "\n")
     (out / "gate.json").write_text(json.dumps(report, indent=2))
     return text
+
+
+def _tolerances(specs: list[str]) -> dict[str, float]:
+    out = {}
+    for spec in specs:
+        name, _, value = spec.partition("=")
+        out[name] = float(value)
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.gate", description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
+    ap.add_argument("--bundle", required=True)
+    ap.add_argument("--clips", required=True, help="folder of media files")
+    ap.add_argument("--labels", help="CSV with name (file stem) and openset (label list): score against the truth")
+    ap.add_argument("--subtitle", default="")
+    ap.add_argument("--tolerance", action="append", default=[], metavar="VARIANT=POINTS", help="e.g. Q4_K_M=2")
+    ap.add_argument("--wheel-dir", help="emotion-wheel tables (default: the official ones shipped in the package)")
+    ap.add_argument("--threads", type=int)
+    ap.add_argument("--out", default=None, help="folder for gate.md / gate.json (default: BUNDLE/../gate)")
+    args = ap.parse_args(argv)
+
+    from quant.onnx import media_files
+    from quant.errors import QuantError
+    from runtime.errors import EdgeError
+
+    try:
+        truth = None
+        if args.labels:
+            with open(args.labels, newline="", encoding="utf-8") as f:
+                truth = {row["name"]: string_to_list(row["openset"]) for row in csv.DictReader(f)}
+        report = gate(args.bundle, media_files(args.clips), args.subtitle, truth, _tolerances(args.tolerance),
+                      args.wheel_dir, args.threads)
+        print(write(report, Path(args.out) if args.out else Path(args.bundle).parent / "gate"))
+    except (QuantError, EdgeError, OSError, KeyError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+"""The quant package's one error class: a quantization or engine build that cannot be done, said in one line."""
+
+
+class QuantError(RuntimeError):
+    pass

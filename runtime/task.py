@@ -1,0 +1,47 @@
+"""The task table: what the model is asked, how its answer is constrained, and how long it may be.
+
+One entry per task, in the style of whisper's `DecodingOptions`; the stream, `--clip`, the accuracy gate
+and the held-out evaluation all take a task from here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from runtime.prompt import DESCRIPTION_QUESTION, OV_ANSWER_PREFIX, OV_QUESTION
+
+# The labels answer always parses: the OV sentence with 1–6 lower-case words or short phrases.
+LABELS_GRAMMAR = (
+    'root ::= "' + OV_ANSWER_PREFIX + '" label (", " label){0,5} "."\n'
+    "label ::= [a-z] [a-z-]{1,19} (\" \" [a-z] [a-z-]{1,19})?\n"
+)
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    question: str
+    grammar: str | None  # GBNF that the answer must follow; None: free text
+    max_new_tokens: int
+
+    def with_budget(self, max_new_tokens: int | None) -> "Task":
+        return self if not max_new_tokens else dataclasses.replace(self, max_new_tokens=max_new_tokens)
+
+    def unconstrained(self) -> "Task":
+        """The same question without the grammar: free decoding, as the official evaluation runs it."""
+        return dataclasses.replace(self, grammar=None)
+
+
+# Budgets sized for a live window: a labels answer is ~15 tokens, a reasoning ~100–200. The official
+# evaluation decodes up to 1200 tokens (and its judge up to 512): pass --max-new-tokens to match it.
+TASKS = {
+    "labels": Task("labels", OV_QUESTION, LABELS_GRAMMAR, 48),  # open-vocabulary labels (OV question)
+    "describe": Task("describe", DESCRIPTION_QUESTION, None, 256),  # free-form reasoning
+}
+
+
+def get_task(name: str, max_new_tokens: int | None = None) -> Task:
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}: choose from {', '.join(TASKS)}")
+    return TASKS[name].with_budget(max_new_tokens)

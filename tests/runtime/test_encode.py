@@ -1,0 +1,60 @@
+"""One encode path: the gate, INT8 calibration and training see exactly the inputs the runtime feeds."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from runtime.manifest import read_manifest, write_manifest
+from runtime.media import read_clip
+from runtime.pipeline import Pipeline
+
+
+@pytest.fixture
+def face_crop_bundle(bundle_copy, monkeypatch):
+    """The tiny bundle marked as trained on face crops (as the released AffectGPT is), with a detector that
+    always finds the same face, so that cropping visibly changes the inputs."""
+    pytest.importorskip("cv2", reason="face crops need OpenCV (extra face)")
+    from runtime.face import FaceDetector
+
+    monkeypatch.setattr(FaceDetector, "largest", lambda self, rgb: (rgb.shape[1] // 4, rgb.shape[0] // 4,
+                                                                    rgb.shape[1] // 3, rgb.shape[0] // 3))
+    manifest = read_manifest(bundle_copy)
+    manifest.preprocessing = dataclasses.replace(manifest.preprocessing, face_crop=True)
+    write_manifest(bundle_copy, manifest)
+    return bundle_copy
+
+
+def test_gate_and_calibration_see_the_runtime_inputs_of_a_face_crop_bundle(face_crop_bundle, clip_path):
+    from benchmarks.gate import gate_inputs
+    from quant.onnx import calibration_inputs
+
+    pipeline = Pipeline(face_crop_bundle)
+    prep = pipeline.manifest.preprocessing
+    clip = read_clip(clip_path, prep.num_frames, prep.sample_rate)
+    fed = pipeline.inputs(clip)
+    assert fed.faces == [True] * prep.num_frames
+    assert not np.allclose(fed.pixels, pipeline.inputs(clip, face_crop=False).pixels)  # the crop is not a no-op
+
+    gated = gate_inputs(face_crop_bundle, [clip_path])[clip_path.stem]
+    np.testing.assert_array_equal(gated.pixels, fed.pixels)
+    np.testing.assert_array_equal(gated.clips, fed.clips)
+
+    feeds = calibration_inputs(face_crop_bundle, [clip_path])
+    np.testing.assert_array_equal(feeds["vision"][0][pipeline.encoders.vision.inputs[0]], fed.pixels)
+    np.testing.assert_array_equal(feeds["audio"][0][pipeline.encoders.audio.inputs[0]], fed.clips)
+    features = pipeline.features(clip)
+    np.testing.assert_allclose(feeds["fusion"][0][pipeline.encoders.fusion.inputs[0]][0], features.face, rtol=1e-6)
+    pipeline.close()
+
+
+def test_training_media_go_through_the_same_path(face_crop_bundle, clip_path):
+    from train.data import Sample, load_media
+
+    pipeline = Pipeline(face_crop_bundle)
+    prep = pipeline.manifest.preprocessing
+    fed = pipeline.inputs(read_clip(clip_path, prep.num_frames, prep.sample_rate))
+    pixels, clips = load_media(Sample(name="c", media=str(clip_path)), prep)
+    np.testing.assert_array_equal(pixels, fed.pixels)
+    np.testing.assert_array_equal(clips, fed.clips)
+    pipeline.close()
