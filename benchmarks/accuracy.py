@@ -25,7 +25,7 @@ from pathlib import Path
 from benchmarks.emotion_wheel import EmotionWheel, WheelDataError, string_to_list
 from benchmarks.errors import BenchmarkError
 from benchmarks.metrics import benchmark_mean, best_epoch, hit_rate, labels_to_sentiment, ov_scores, sentiment_f1
-from runtime.prompt import parse_labels
+from runtime.prompt import parse_ov_answer
 
 MEDIA_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm")
 SUBTITLE_COLUMNS = ("english", "subtitle", "sentence")
@@ -143,11 +143,11 @@ def read_answers(path: Path) -> dict[str, str]:
 
 
 def answers_to_labels(answers: dict[str, str], judge=None) -> tuple[dict[str, list[str]], Counter]:
-    """OV-format parser first; the judge (when given) for answers that do not follow the format."""
+    """Answers exactly in the OV format are parsed; every other answer goes to the judge (when given)."""
     labels, sources = {}, Counter()
     for name, answer in answers.items():
-        parsed = parse_labels(answer or "")
-        if parsed:
+        parsed = parse_ov_answer(answer or "")
+        if parsed is not None:
             labels[name], source = parsed, "ov-parser"
         elif judge is not None and answer:
             labels[name], source = judge.labels(answer), "judge"
@@ -162,7 +162,7 @@ def score(wheel: EmotionWheel, dataset: Dataset, labels: dict[str, list[str]]) -
         result = hit_rate(wheel, dataset.truth, labels)
     elif dataset.task == "valence":
         result = sentiment_f1(dataset.truth, {n: labels_to_sentiment(wheel, l) for n, l in labels.items()})
-        result["sentiment_source"] = "wheel-roots"
+        result["sentiment_source"] = "lexicon (runtime/sentiment.py), wheel roots for unknown words"
     else:
         result = ov_scores(wheel, dataset.truth, labels)
     result["metric"] = TASKS[dataset.task]

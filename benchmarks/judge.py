@@ -1,8 +1,11 @@
-"""Optional judge for free-form answers: a local GGUF model, prompted with the official extraction
-instruction (paraphrased), its output grammar-constrained to a bracketed list of emotion-wheel words.
+"""Optional judge for answers that are not in the OV format: a local GGUF model, prompted with the official
+extraction instruction in a user turn of the model's chat template, its output grammar-constrained to a
+bracketed list of emotion-wheel words.
 
-The official scoring samples a Qwen2.5-7B judge (temperature 0.7); this one decodes greedily, so a given
-model and answer always give the same labels.
+The instruction is AffectGPT's `reason_to_openset_qwen` (github.com/zeroQiaoba/AffectGPT,
+`AffectGPT/toolkit/utils/qwen.py`, Apache-2.0), word for word. The official scoring samples a Qwen2.5-7B judge
+(temperature 0.7, up to 512 tokens); this one decodes greedily with the same cap, so a given model and answer
+always give the same labels.
 """
 
 from __future__ import annotations
@@ -10,12 +13,18 @@ from __future__ import annotations
 import os
 
 INSTRUCTION = (
-    "You are an expert in emotion analysis. Below are clues about the emotions of the people in a video. "
-    "Identify the emotional states of the main character, the one the clues describe in most detail. "
-    "Output only the emotion categories that can be clearly identified, as a comma-separated list in square "
-    "brackets, for example [happy, excited], or [] when none can be identified.\n\n"
-    "Clues: {answer}\nEmotions: "
+    "Please assume the role of an expert in the field of emotions. "
+    "We provide clues that may be related to the emotions of the characters. Based on the provided clues, please "
+    "identify the emotional states of the main character. "
+    "The main character is the one with the most detailed clues. "
+    "Please separate different emotional categories with commas and output only the clearly identifiable "
+    "emotional categories in a list format. "
+    "If none are identified, please output an empty list. "
+    "Input: We cannot recognize his emotional state; Output: [] "
+    "Input: His emotional state is happy, sad, and angry; Output: [happy, sad, angry] "
+    "Input: {answer}; Output: "
 )
+MAX_TOKENS = 512  # the official judge's cap
 
 
 def label_grammar(vocabulary, max_labels: int = 8) -> str:
@@ -35,9 +44,10 @@ class Judge:
         self.grammar = LlamaGrammar.from_string(label_grammar(vocabulary), verbose=False)
         self.path = str(gguf_path)
 
-    def labels(self, answer: str, max_tokens: int = 64) -> list[str]:
+    def labels(self, answer: str, max_tokens: int = MAX_TOKENS) -> list[str]:
         from benchmarks.emotion_wheel import string_to_list
 
-        out = self.llm.create_completion(INSTRUCTION.format(answer=answer.strip()), grammar=self.grammar,
-                                         max_tokens=max_tokens, temperature=0.0, top_k=1)
-        return string_to_list(out["choices"][0]["text"])
+        messages = [{"role": "user", "content": INSTRUCTION.format(answer=answer.strip())}]
+        out = self.llm.create_chat_completion(messages, grammar=self.grammar, max_tokens=max_tokens,
+                                              temperature=0.0, top_k=1)
+        return string_to_list(out["choices"][0]["message"]["content"])

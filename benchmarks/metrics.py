@@ -6,7 +6,8 @@
 - OV set-level precision / recall / F: empty ground truth skipped, empty prediction scores P = R = 0,
   F from the averaged P and R (not a per-sample F).
 
-Labels become a sentiment through the level-1 roots (ROOT_SENTIMENT) instead of the official second LLM call.
+Labels become a sentiment through the project's one lexicon (runtime/sentiment.py; the wheel roots for words it
+lacks) instead of the official second LLM call.
 """
 
 from __future__ import annotations
@@ -16,16 +17,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from benchmarks.emotion_wheel import WHEELS, EmotionWheel
-
-# Level-1 roots of the five wheels → sentiment. `surprised` carries none; wheel 4's `genius` root holds
-# interested / in awe / focused / confident, so it counts as positive.
-ROOT_SENTIMENT = {
-    "happy": 1, "joyful": 1, "joy": 1, "peaceful": 1, "powerful": 1, "genius": 1,
-    "sad": -1, "mad": -1, "angry": -1, "anger": -1, "scared": -1, "fearful": -1, "fear": -1,
-    "disgusted": -1, "disgust": -1, "bad": -1,
-    "surprised": 0,
-}
-
+from runtime.sentiment import word_sentiment
 
 def hit_rate(wheel: EmotionWheel, gt: Mapping[str, str], pred: Mapping[str, Sequence[str]]) -> dict:
     """gt: name → one label; pred: name → label list. → {"score", "per_wheel", "n"}."""
@@ -44,12 +36,16 @@ def hit_rate(wheel: EmotionWheel, gt: Mapping[str, str], pred: Mapping[str, Sequ
 
 
 def labels_to_sentiment(wheel: EmotionWheel, labels: Sequence[str]) -> int:
-    """+1 / −1 / 0 by the sum of root sentiments over every label on every wheel."""
+    """+1 / −1 / 0: the sum of the labels' sentiments from the one lexicon (runtime/sentiment.py). A label the
+    lexicon does not know takes the sentiment of the level-1 roots it maps to on the five wheels; the wheel
+    mapping itself is left as it is (its artefacts, such as `fear` → `happy` on wheel 2, would flip a known word)."""
     total = 0
-    for k in WHEELS:
-        for label in labels:
-            root = wheel.map_word(label, k)
-            total += ROOT_SENTIMENT.get(root, 0) if root else 0
+    for label in labels:
+        value = word_sentiment(label)
+        if value is None:
+            roots = [wheel.map_word(label, k) for k in WHEELS]
+            value = int(np.sign(sum(word_sentiment(r) or 0 for r in roots if r)))
+        total += value
     return int(np.sign(total))
 
 

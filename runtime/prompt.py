@@ -63,11 +63,27 @@ _STATE_RE = re.compile(r"emotional states?\s+(?:is|are|was|were|seems? to be|app
 _SPLIT_RE = re.compile(r",|;|/|\band\b|\bor\b", re.I)
 
 
-def parse_labels(answer: str) -> list[str]:
-    """Labels of an OV-format answer ("The character's emotional state is a, b, c.") → ["a", "b", "c"].
+_OV_RE = re.compile(re.escape(OV_ANSWER_PREFIX) + r"([a-z][a-z' -]*(?:, ?[a-z][a-z' -]*)*)\.?", re.I)
 
-    Lower-cased, de-duplicated in order. An answer that does not follow the format yields [].
-    """
+
+def parse_ov_answer(answer: str) -> list[str] | None:
+    """Labels of an answer that is exactly the OV sentence ("The character's emotional state is a, b, c."),
+    nothing before or after it; None for any other answer (a description, a hedge), which a judge must read."""
+    match = _OV_RE.fullmatch(clean_answer(answer))
+    if not match:
+        return None
+    labels: list[str] = []
+    for part in match.group(1).split(","):
+        word = part.strip().lower()
+        if word and word not in labels:
+            labels.append(word)
+    return labels
+
+
+def parse_labels(answer: str) -> list[str]:
+    """Labels of an answer that states them ("... emotional state is a, b, c.") → ["a", "b", "c"], also at the
+    end of a description (the stream's per-window summary). Lower-cased, de-duplicated in order; [] when no
+    sentence states them. Scoring uses the strict `parse_ov_answer` instead."""
     match = _STATE_RE.search(clean_answer(answer))
     if not match:
         return []

@@ -47,7 +47,34 @@ def test_sentiment_f1_drops_zero_valence_and_neutral_counts_as_negative():
     assert result["accuracy"] == pytest.approx(2 / 3)
 
 
-def test_labels_to_sentiment_through_the_wheel_roots(wheel):
+CLEARLY_POSITIVE = ["happy", "glad", "friendly", "joyful", "excited", "grateful", "proud", "relieved", "hopeful",
+                    "loving", "amused", "content", "pleased", "delighted", "cheerful", "thrilled", "satisfied"]
+CLEARLY_NEGATIVE = ["fear", "afraid", "scared", "sad", "angry", "disgusted", "anxious", "worried", "nervous", "lonely",
+                    "ashamed", "guilty", "frustrated", "hurt", "jealous", "terrified", "annoyed", "disappointed",
+                    "depressed", "hopeless", "furious", "miserable"]
+
+
+def test_common_emotion_words_get_their_sentiment(wheel):
+    # `fear` reaches the positive root `happy` on wheel 2 through the wheels' alphabetical-first artefact
+    # (fearless → courageous); the mapping keeps that artefact, the sentiment step must not inherit it
+    assert wheel.map_word("fear", "wheel2") == "happy"
+    wrong = [w for w in CLEARLY_POSITIVE if labels_to_sentiment(wheel, [w]) != 1]
+    wrong += [w for w in CLEARLY_NEGATIVE if labels_to_sentiment(wheel, [w]) != -1]
+    assert wrong == []
+
+
+def test_a_word_the_lexicon_lacks_takes_its_wheel_roots(wheel):
+    from runtime.sentiment import word_sentiment
+
+    unknown = [w for w in sorted(wheel.wheel_words) if word_sentiment(w) is None and wheel.map_word(w, "wheel1")]
+    assert unknown, "every wheel word is in the lexicon: pick another test word"
+    word = unknown[0]
+    roots = {wheel.map_word(word, k) for k in ("wheel1", "wheel2", "wheel3", "wheel4", "wheel5")} - {None}
+    expected = sum(word_sentiment(r) or 0 for r in roots)
+    assert labels_to_sentiment(wheel, [word]) == (expected > 0) - (expected < 0)
+
+
+def test_labels_to_sentiment_votes_over_labels(wheel):
     assert labels_to_sentiment(wheel, ["happy"]) == 1
     assert labels_to_sentiment(wheel, ["sad", "angry"]) == -1
     assert labels_to_sentiment(wheel, ["neutral"]) == 0

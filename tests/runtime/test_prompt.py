@@ -1,4 +1,5 @@
-from runtime.prompt import OV_QUESTION, TEMPLATE, clean_answer, is_placeholder, ov_answer, parse_labels, segments
+from runtime.prompt import (OV_QUESTION, TEMPLATE, clean_answer, is_placeholder, ov_answer, parse_labels, parse_ov_answer,
+                            segments)
 
 
 def test_parse_ov_answer():
@@ -14,6 +15,17 @@ def test_parse_tolerates_stop_text_case_and_conjunctions():
 def test_parse_non_format_answer_gives_nothing():
     assert parse_labels("I see a person talking.") == []
     assert parse_labels("") == []
+
+
+def test_only_answers_exactly_in_the_ov_format_skip_the_judge():
+    assert parse_ov_answer("The character's emotional state is happy, excited.") == ["happy", "excited"]
+    assert parse_ov_answer("The character's emotional state is sad###") == ["sad"]
+    description = ("In the video, the person smiles. Considering all the clues, the character's emotional state "
+                   "is happy, excited.")
+    assert parse_labels(description) == ["happy", "excited"]  # the stream's summary still finds them
+    assert parse_ov_answer(description) is None  # but scoring sends it to the judge
+    assert parse_ov_answer("The character's emotional state is happy. But maybe sad.") is None
+    assert parse_ov_answer("I see a person talking.") is None
 
 
 def test_ov_answer_round_trips_and_empty_is_neutral():

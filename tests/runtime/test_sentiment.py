@@ -1,4 +1,4 @@
-from runtime.sentiment import NEGATIVE, POSITIVE, sentiment
+from runtime.sentiment import NEGATIVE, NEUTRAL, POSITIVE, sentiment, word_sentiment
 
 
 def test_majority_of_known_words():
@@ -10,3 +10,9 @@ def test_majority_of_known_words():
 
 def test_the_lexicon_takes_no_side_twice():
     assert not POSITIVE & NEGATIVE
+
+
+def test_fear_is_negative_and_unknown_words_are_none():
+    assert word_sentiment("fear") == -1 and word_sentiment("glad") == 1 and word_sentiment("friendly") == 1
+    assert word_sentiment("surprised") == 0 and word_sentiment("teapot") is None
+    assert not (POSITIVE | NEGATIVE) & NEUTRAL
