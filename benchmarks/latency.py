@@ -165,6 +165,7 @@ def prepare(shapes: str | None, checkpoint: str | None, workdir: Path, llm_types
     from train.config import full_size, tiny
     from train.model import AffectGPT
 
+    random_weights = not checkpoint  # full-size shapes: random weights, latency does not depend on them
     if checkpoint:
         model = load_checkpoint(checkpoint)
     else:
@@ -172,7 +173,7 @@ def prepare(shapes: str | None, checkpoint: str | None, workdir: Path, llm_types
         checkpoint = str(workdir / "checkpoint")
         save_checkpoint(model, checkpoint)
     bundle = workdir / "bundle"
-    export_bundle(model, bundle, "f16", inplace=True)
+    export_bundle(model, bundle, "f16", inplace=True, random_weights=random_weights)
     del model
     quantized = [t for t in llm_types if t.upper() not in ("F16",)]
     if quantized:

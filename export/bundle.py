@@ -108,8 +108,9 @@ def check_llm_parity(model: AffectGPT, hf_llm, gguf_path: Path, file_type: str, 
 
 
 def export_bundle(model: AffectGPT, out: str | Path, llm_type: str = "f16", name: str | None = None,
-                  seed: int = 0, inplace: bool = False) -> Manifest:
-    """Write a checked bundle to `out` (replacing a bundle there). → its manifest."""
+                  seed: int = 0, inplace: bool = False, random_weights: bool = False) -> Manifest:
+    """Write a checked bundle to `out` (replacing a bundle there). → its manifest. `random_weights` marks a
+    model whose fusion and LoRA were never trained (latency and pipeline tests): the manifest says so."""
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not (out / MANIFEST_NAME).is_file():
         raise ExportError(f"{out} exists and is not a bundle: refusing to replace it")
@@ -139,6 +140,7 @@ def export_bundle(model: AffectGPT, out: str | Path, llm_type: str = "f16", name
                 LLM_ROLE: file_entry(tmp, gguf_path.name, llm_type.upper()),
             },
             versions=_versions(),
+            weights="random" if random_weights else "trained",
             parity={**{f"{k}.max_abs_diff": v for k, v in onnx_parity.items()},
                     **{f"{gguf_path.name}.{k}": v for k, v in llm_parity.items()}},
         )

@@ -60,8 +60,16 @@ class Preprocessing:
     sample_rate: int = 16000
     num_clips: int = 8
     clip_seconds: float = 2.0
-    audio_normalize: bool = True  # zero mean, unit variance per clip, as Wav2Vec2FeatureExtractor
+    audio_normalize: bool = True  # zero mean, unit variance, as Wav2Vec2FeatureExtractor
+    # over what: "video" — one mean and variance over all clips of a clip / window, as the released AffectGPT
+    # (its feature extractor takes the [8, samples] tensor as one example); "clip" — each clip on its own
+    # (the shipped demo was trained so; a bundle keeps the mode it was trained with)
+    audio_norm_scope: str = "clip"
     face_crop: bool = False  # crop the largest face before the vision encoder (the released model saw face crops)
+
+    def __post_init__(self):
+        if self.audio_norm_scope not in ("clip", "video"):
+            raise BundleError(f"preprocessing.audio_norm_scope must be 'clip' or 'video', not {self.audio_norm_scope!r}")
 
     @property
     def clip_samples(self) -> int:
@@ -106,6 +114,7 @@ class Manifest:
     prompt: PromptSpec
     files: dict[str, FileEntry]
     versions: dict[str, str] = field(default_factory=dict)
+    weights: str = "trained"  # "random": fusion / LoRA never trained (latency and pipeline tests), answers mean nothing
     parity: dict[str, float] = field(default_factory=dict)
     # quantized variants as scored by the accuracy gate: {"encoders@fp16": {"status": "passed", ...}, ...}
     variants: dict[str, dict] = field(default_factory=dict)
@@ -137,6 +146,7 @@ class Manifest:
                 prompt=PromptSpec(**prompt),
                 files={role: FileEntry(**entry) for role, entry in raw["files"].items()},
                 versions=dict(raw.get("versions", {})),
+                weights=str(raw.get("weights", "trained")),
                 parity=dict(raw.get("parity", {})),
                 variants=dict(raw.get("variants", {})),
                 defaults=dict(raw.get("defaults", {})),

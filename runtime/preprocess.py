@@ -3,8 +3,8 @@
 Frames: `num_frames` indices sampled uniformly (floor(k·vlen/n)), each resized straight to a square
 `image_size` (aspect ratio not kept, as the reference's decoder does) and normalised with CLIP mean / std.
 Audio: 16 kHz mono, zero-padded to one clip, cut into `num_clips` clips of `clip_seconds` whose starts are
-evenly spaced over [0, duration − clip_seconds] (pytorchvideo's ConstantClipsPerVideoSampler), each
-normalised to zero mean and unit variance (Wav2Vec2FeatureExtractor).
+evenly spaced over [0, duration − clip_seconds] (pytorchvideo's ConstantClipsPerVideoSampler), normalised to
+zero mean and unit variance (Wav2Vec2FeatureExtractor) over all clips together or per clip, as the bundle says.
 """
 
 from __future__ import annotations
@@ -61,11 +61,13 @@ def pixel_values(frames, prep: Preprocessing) -> np.ndarray:
 
 
 def normalize_clips(clips: np.ndarray, prep: Preprocessing) -> np.ndarray:
-    """[K, samples] → zero mean, unit variance per clip (when the preprocessing asks for it)."""
+    """[K, samples] → zero mean, unit variance (when the preprocessing asks for it): over all K clips at once
+    (scope "video", Wav2Vec2FeatureExtractor called on the [K, samples] tensor as the reference does) or per clip."""
     clips = np.asarray(clips, np.float32)
     if prep.audio_normalize:
-        mean = clips.mean(axis=1, keepdims=True)
-        var = clips.var(axis=1, keepdims=True)
+        axis = None if prep.audio_norm_scope == "video" else 1
+        mean = clips.mean(axis=axis, keepdims=True)
+        var = clips.var(axis=axis, keepdims=True)
         clips = (clips - mean) / np.sqrt(var + 1e-7)
     return clips.astype(np.float32)
 

@@ -103,7 +103,7 @@ def affectgpt_7b(vision_path: str, audio_path: str, llm_path: str) -> ModelConfi
         vision_path=vision_path,
         audio_path=audio_path,
         llm_path=llm_path,
-        preprocessing=Preprocessing(image_size=224, channel_order="bgr", face_crop=True),
+        preprocessing=Preprocessing(image_size=224, channel_order="bgr", face_crop=True, audio_norm_scope="video"),
     )
 
 
@@ -127,7 +127,7 @@ def full_size(shape: str, seed: int = 0) -> ModelConfig:
     """Random weights at the paper's encoder sizes and a Qwen2.5 LLM's (vocabulary 151,936 rows)."""
     llm = dict(QWEN25[shape], max_position_embeddings=4096, rms_norm_eps=1e-6, rope_theta=1000000.0)
     return ModelConfig(preset=f"shapes-{shape}", seed=seed, vision=dict(CLIP_VIT_L14), audio=dict(HUBERT_LARGE),
-                       llm=llm, llm_vocab_size=151936, preprocessing=Preprocessing(image_size=224))
+                       llm=llm, llm_vocab_size=151936, preprocessing=Preprocessing(image_size=224, audio_norm_scope="video"))
 
 
 PRESETS = {"tiny": tiny, "demo": demo, "affectgpt-7b": affectgpt_7b}

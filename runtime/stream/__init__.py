@@ -51,7 +51,7 @@ class FeatureCache:
 
     def __init__(self):
         self.frames: dict[int, tuple[np.ndarray, bool]] = {}
-        self.clips: dict[tuple[int, int], np.ndarray] = {}
+        self.clips: dict[tuple[int, ...], np.ndarray] = {}
 
     def evict_before(self, ms: int, sample: int) -> None:
         self.frames = {k: v for k, v in self.frames.items() if k >= ms}
@@ -145,9 +145,11 @@ class Stream:
         watch.lap("face")
         pixels = pixel_values(crops, self.prep) if crops else None
         raw, spans = cut_clips(w.waveform, self.prep)
-        clip_keys = [(w.audio_offset + s, min(e, w.waveform.size) - s) for s, e in spans]
+        # normalised over the window's clips together (scope "video"), a clip's features belong to its window
+        per_window = (w.index,) if self.prep.audio_norm_scope == "video" else ()
+        clip_keys = [(w.audio_offset + s, min(e, w.waveform.size) - s, *per_window) for s, e in spans]
         need = [i for i, key in enumerate(clip_keys) if not (reuse and key in self.cache.clips)]
-        clips = normalize_clips(raw[need], self.prep) if need else None
+        clips = (normalize_clips(raw, self.prep)[need] if per_window else normalize_clips(raw[need], self.prep)) if need else None
         watch.lap("preprocess")
         if pixels is not None:
             for (key, _), feature, ok in zip(todo, enc.encode_frames(pixels), found):

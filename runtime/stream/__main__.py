@@ -158,6 +158,9 @@ def main(argv=None) -> int:
     except EdgeError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_FAILED
+    if pipeline.manifest.weights == "random":
+        print(f"warning: {args.bundle} was exported with random weights (a pipeline or latency test): "
+              "its answers mean nothing", file=sys.stderr)
     if args.clip:
         return run_clips(pipeline, args, task, writer)
 

@@ -54,6 +54,43 @@ def test_feature_reuse_gives_the_same_answers(bundle_f16, long_clip):
     assert texts(reused) == texts(fresh)
 
 
+@pytest.mark.parametrize("scope", ["clip", "video"])
+def test_feature_reuse_gives_the_same_fused_rows_in_either_normalisation(bundle_copy, media_dir, scope):
+    """Per-clip normalisation lets overlapping windows share clip features; per-video (per-window)
+    normalisation makes a clip's features depend on its window, so they must not be shared. The audio grows
+    louder clip by clip, so the two normalisations differ."""
+    import dataclasses
+
+    import numpy as np
+
+    from runtime.manifest import read_manifest, write_manifest
+    from runtime.outputs import JsonLines
+    from runtime.pipeline import Pipeline
+    from runtime.sources import media_file
+    from runtime.stream import Stream, StreamOptions
+    from train.synth import write_clip
+
+    t = np.arange(9 * 16000) / 16000
+    voice = (np.sin(2 * np.pi * 220 * t) * 0.002 * 10 ** (t / 3)).astype(np.float32)  # ×10 louder every 3 s
+    clip = write_clip(media_dir / f"louder-{scope}.mp4", seconds=9.0, seed=6, waveform=voice)
+    manifest = read_manifest(bundle_copy)
+    manifest.preprocessing = dataclasses.replace(manifest.preprocessing, audio_norm_scope=scope)
+    write_manifest(bundle_copy, manifest)
+    pipeline = Pipeline(bundle_copy)
+    fused = {}
+    for reuse in (True, False):
+        stream = Stream(pipeline, [media_file(str(clip))], StreamOptions(reuse_features=reuse, warmup=False),
+                        JsonLines(open(os.devnull, "w")))
+        rows, encode = [], stream.encode
+        stream.encode = lambda w, rows=rows, encode=encode: rows.append(encode(w)) or rows[-1]
+        stream.run()
+        fused[reuse] = [r[0] for r in rows]
+    pipeline.close()
+    assert len(fused[True]) == len(fused[False]) == 4
+    for a, b in zip(fused[True], fused[False]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
 def test_lavfi_fake_camera_and_microphone(bundle_f16):
     result = run_cli("runtime.stream", "--input", "testsrc=size=160x120:rate=15", "--format", "lavfi",
                      "--audio-input", "sine=frequency=300:sample_rate=16000", "--audio-format", "lavfi",

@@ -60,3 +60,25 @@ def test_pixel_values_resize_normalise_and_bgr():
 def test_resize_rejects_non_images():
     with pytest.raises(ValueError):
         resize_rgb(np.zeros((4, 4), np.uint8), 8)
+
+
+def test_video_scope_normalises_like_the_official_feature_extractor_call():
+    """The reference calls Wav2Vec2FeatureExtractor on the [8, 32000] tensor of a video: one example, so one
+    mean and variance over all 8 clips. Clips of different loudness tell per-clip and per-video apart."""
+    pytest.importorskip("transformers")
+    import torch
+    from transformers import Wav2Vec2FeatureExtractor
+
+    from runtime.manifest import Preprocessing
+    from runtime.preprocess import audio_clips, cut_clips, normalize_clips
+
+    rng = np.random.default_rng(0)
+    waveform = np.concatenate([rng.normal(0, 0.02 * (k + 1), 8000) for k in range(10)]).astype(np.float32)  # 5 s
+    prep = Preprocessing(audio_norm_scope="video")
+    raw, _ = cut_clips(waveform, prep)
+    extractor = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True)
+    official = extractor(torch.from_numpy(raw), sampling_rate=16000, return_tensors="pt").input_values[0].numpy()
+    np.testing.assert_allclose(audio_clips(waveform, prep), official, atol=1e-6)
+    per_clip = normalize_clips(raw, Preprocessing(audio_norm_scope="clip"))
+    assert np.abs(per_clip - official).max() > 0.1  # quiet clips are amplified per clip, not per video
+    np.testing.assert_allclose(per_clip.std(axis=1), 1.0, atol=1e-3)
