@@ -23,7 +23,7 @@ from export.encoders import ExportError
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m export", description=__doc__.split("\n\n")[0])
     src = ap.add_mutually_exclusive_group(required=True)
-    src.add_argument("--preset", choices=("tiny", "affectgpt-7b"))
+    src.add_argument("--preset", choices=("tiny", "tiny-frame", "affectgpt-7b", "affectgpt-7b-frame"))
     src.add_argument("--checkpoint", metavar="DIR", help="a checkpoint folder written by train/")
     ap.add_argument("--out", required=True, metavar="DIR", help="bundle folder (a bundle already there is replaced)")
     ap.add_argument("--llm-type", choices=("f16", "f32"), default="f16")
@@ -39,25 +39,25 @@ def main(argv=None) -> int:
         print(f"error: --preset {args.preset} has an untrained fusion and LoRA, so its answers mean nothing: "
               "pass --random-weights to export it anyway, or --checkpoint for trained weights", file=sys.stderr)
         return 2
-    if args.preset == "affectgpt-7b" and not all((args.vision_path, args.audio_path, args.llm_path)):
-        print("error: --preset affectgpt-7b needs --vision-path, --audio-path and --llm-path (local folders)",
+    if args.preset and args.preset.startswith("affectgpt-7b") and not all((args.vision_path, args.audio_path, args.llm_path)):
+        print(f"error: --preset {args.preset} needs --vision-path, --audio-path and --llm-path (local folders)",
               file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
     logging.getLogger("export").setLevel(logging.INFO)  # our progress; the exporters' own chatter stays quiet
 
     from train.checkpoint import CheckpointError, load_checkpoint
-    from train.config import affectgpt_7b, tiny
+    from train.config import PRESETS
     from train.model import AffectGPT
     from export.bundle import export_bundle
 
     try:
         if args.checkpoint:
             model = load_checkpoint(args.checkpoint)
-        elif args.preset == "tiny":
-            model = AffectGPT.build(tiny(args.seed))
+        elif args.preset.startswith("tiny"):
+            model = AffectGPT.build(PRESETS[args.preset](args.seed))
         else:
-            model = AffectGPT.build(affectgpt_7b(args.vision_path, args.audio_path, args.llm_path))
+            model = AffectGPT.build(PRESETS[args.preset](args.vision_path, args.audio_path, args.llm_path))
         manifest = export_bundle(model, args.out, args.llm_type, inplace=True, name=args.name,
                                  random_weights=args.preset is not None)
     except (ExportError, CheckpointError, OSError, ValueError) as err:

@@ -132,7 +132,8 @@ def export_bundle(model: AffectGPT, out: str | Path, llm_type: str = "f16", name
             preprocessing=model.cfg.preprocessing,
             prompt=PromptSpec(template=model.cfg.template, question=model.cfg.question, bos_token=BOS_TOKEN,
                               eos_token=EOS_TOKEN, bos_id=model.bos_id, eos_id=model.eos_id,
-                              inference_bos=model.cfg.inference_bos, placeholder_rows=tuple(model.fusion.rows)),
+                              inference_bos=model.cfg.inference_bos, placeholder_rows=tuple(model.fusion.rows),
+                              placeholders=model.placeholders),
             files={
                 VISION: file_entry(tmp, VISION_GRAPH.file, "fp32"),
                 AUDIO: file_entry(tmp, AUDIO_GRAPH.file, "fp32"),

@@ -30,7 +30,7 @@ class Answer:
 
 def prompt_pieces(llm: LLM, prompt: PromptSpec, fused: np.ndarray, subtitle: str, question: str) -> list:
     """Text ids with the fused rows of each placeholder, in prompt order (bos first if the manifest says so)."""
-    spans = prompts.placeholder_spans(prompt.placeholder_rows)
+    spans = prompts.placeholder_spans(prompt.placeholder_rows, prompt.placeholders)
     pieces: list = [[prompt.bos_id]] if prompt.inference_bos else []
     for seg in prompts.segments(prompt.template, subtitle, question):
         if prompts.is_placeholder(seg):

@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +39,8 @@ def variant_role(base: str, variant: str | None) -> str:
 MULTI_PLACEHOLDER = "<MultiHere>"
 AUDIO_PLACEHOLDER = "<AudioHere>"
 FACE_PLACEHOLDER = "<FaceHere>"
-FUSED_ORDER = (MULTI_PLACEHOLDER, AUDIO_PLACEHOLDER, FACE_PLACEHOLDER)
+FRAME_PLACEHOLDER = "<FrameHere>"  # the frame model: raw frames instead of face crops
+FUSED_ORDER = (MULTI_PLACEHOLDER, AUDIO_PLACEHOLDER, FACE_PLACEHOLDER)  # the face model's; the frame model ends in <FrameHere>
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -187,6 +189,11 @@ def read_manifest(bundle_dir: str | os.PathLike, verify_hashes: bool = True) -> 
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise BundleError(f"{path} is not valid JSON: {err}") from None
     manifest = Manifest.from_dict(raw)
+    in_template = re.findall(r"<[A-Za-z]+Here>", manifest.prompt.template)
+    if sorted(in_template) != sorted(manifest.prompt.placeholders) or len(manifest.prompt.placeholders) != len(
+            manifest.prompt.placeholder_rows):
+        raise BundleError(f"the prompt template holds {', '.join(in_template) or 'no placeholders'} but the manifest "
+                          f"lists {', '.join(manifest.prompt.placeholders)} with rows {list(manifest.prompt.placeholder_rows)}")
     missing = [role for role in REQUIRED_ROLES if role not in manifest.files]
     if missing:
         raise BundleError(f"manifest lists no file for {', '.join(missing)}")

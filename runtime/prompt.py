@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from runtime.manifest import AUDIO_PLACEHOLDER, FACE_PLACEHOLDER, MULTI_PLACEHOLDER
+from runtime.manifest import AUDIO_PLACEHOLDER, FACE_PLACEHOLDER, FRAME_PLACEHOLDER, MULTI_PLACEHOLDER
 
 # The released "face" model's prompt, with the three fused embeddings at the placeholders.
 TEMPLATE = (
@@ -15,12 +15,17 @@ TEMPLATE = (
     "The subtitle of this video is: <Subtitle>{subtitle}</Subtitle>. "
     "Now, please answer my question based on all the provided information. {question} ###Assistant: "
 )
+# The released "frame" model's prompt: raw frames, no face extractor (the same template otherwise).
+FRAME_TEMPLATE = TEMPLATE.replace(
+    "we uniformly sample raw frames from the video and extract faces from these frames: <Video>" + FACE_PLACEHOLDER,
+    "we uniformly sample raw frames from the video: <Video>" + FRAME_PLACEHOLDER)
 OV_QUESTION = "Please recognize all possible emotional states of the character."
 DESCRIPTION_QUESTION = "Please infer the person's emotional state and provide your reasoning process."
 OV_ANSWER_PREFIX = "The character's emotional state is "
 STOP_TEXT = "###"
 
-_PLACEHOLDER_RE = re.compile("(" + "|".join(re.escape(p) for p in (MULTI_PLACEHOLDER, AUDIO_PLACEHOLDER, FACE_PLACEHOLDER)) + ")")
+PLACEHOLDERS = (MULTI_PLACEHOLDER, AUDIO_PLACEHOLDER, FACE_PLACEHOLDER, FRAME_PLACEHOLDER)
+_PLACEHOLDER_RE = re.compile("(" + "|".join(re.escape(p) for p in PLACEHOLDERS) + ")")
 
 
 def render(template: str, subtitle: str, question: str) -> str:
@@ -34,18 +39,27 @@ def segments(template: str, subtitle: str, question: str) -> list[str]:
     return _PLACEHOLDER_RE.split(render(template, subtitle, question))
 
 
-def placeholder_spans(rows: tuple[int, ...] = (1, 1, 1)) -> dict[str, slice]:
-    """Which fused rows each placeholder takes: fusion emits multi, audio, face rows in that order, `rows[i]`
+def template_placeholders(template: str) -> tuple[str, str, str]:
+    """The placeholders of a template in the order the fusion emits their rows: multi, audio, then the visual
+    one (<FaceHere> for the face model, <FrameHere> for the frame model)."""
+    visual = FRAME_PLACEHOLDER if FRAME_PLACEHOLDER in template else FACE_PLACEHOLDER
+    return (MULTI_PLACEHOLDER, AUDIO_PLACEHOLDER, visual)
+
+
+def placeholder_spans(rows: tuple[int, ...] = (1, 1, 1),
+                      placeholders: tuple[str, ...] = (MULTI_PLACEHOLDER, AUDIO_PLACEHOLDER, FACE_PLACEHOLDER)
+                      ) -> dict[str, slice]:
+    """Which fused rows each placeholder takes: fusion emits multi, audio, visual rows in that order, `rows[i]`
     of each (1 each for the attention fusion, the query counts for a Q-Former)."""
     spans, start = {}, 0
-    for name, n in zip((MULTI_PLACEHOLDER, AUDIO_PLACEHOLDER, FACE_PLACEHOLDER), rows):
+    for name, n in zip(placeholders, rows):
         spans[name] = slice(start, start + n)
         start += n
     return spans
 
 
 def is_placeholder(segment: str) -> bool:
-    return segment in (MULTI_PLACEHOLDER, AUDIO_PLACEHOLDER, FACE_PLACEHOLDER)
+    return segment in PLACEHOLDERS
 
 
 def ov_answer(labels: list[str]) -> str:

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 
 from runtime.manifest import Preprocessing
-from runtime.prompt import OV_QUESTION, TEMPLATE
+from runtime.prompt import FRAME_TEMPLATE, OV_QUESTION, TEMPLATE
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
@@ -96,6 +96,11 @@ def demo(seed: int = 0) -> ModelConfig:
     )
 
 
+def tiny_frame(seed: int = 0) -> ModelConfig:
+    """`tiny` as a frame model: raw frames at <FrameHere>, no face crop."""
+    return dataclasses.replace(tiny(seed), preset="tiny-frame", template=FRAME_TEMPLATE)
+
+
 def affectgpt_7b(vision_path: str, audio_path: str, llm_path: str) -> ModelConfig:
     """The released AffectGPT setup: face crops (BGR as the released model saw them), 8 frames, 8 × 2 s."""
     return ModelConfig(
@@ -104,6 +109,18 @@ def affectgpt_7b(vision_path: str, audio_path: str, llm_path: str) -> ModelConfi
         audio_path=audio_path,
         llm_path=llm_path,
         preprocessing=Preprocessing(image_size=224, channel_order="bgr", face_crop=True, audio_norm_scope="video"),
+    )
+
+
+def affectgpt_7b_frame(vision_path: str, audio_path: str, llm_path: str) -> ModelConfig:
+    """The released frame model: raw frames in RGB (no face extractor on the device), <FrameHere> in the prompt."""
+    return ModelConfig(
+        preset="affectgpt-7b-frame",
+        vision_path=vision_path,
+        audio_path=audio_path,
+        llm_path=llm_path,
+        template=FRAME_TEMPLATE,
+        preprocessing=Preprocessing(image_size=224, channel_order="rgb", face_crop=False, audio_norm_scope="video"),
     )
 
 
@@ -130,4 +147,6 @@ def full_size(shape: str, seed: int = 0) -> ModelConfig:
                        llm=llm, llm_vocab_size=151936, preprocessing=Preprocessing(image_size=224, audio_norm_scope="video"))
 
 
-PRESETS = {"tiny": tiny, "demo": demo, "affectgpt-7b": affectgpt_7b}
+PRESETS = {"tiny": tiny, "tiny-frame": tiny_frame, "demo": demo, "affectgpt-7b": affectgpt_7b,
+           "affectgpt-7b-frame": affectgpt_7b_frame}
+RELEASE_PRESETS = {"face": affectgpt_7b, "frame": affectgpt_7b_frame}  # the two released models, by visual input

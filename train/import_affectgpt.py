@@ -1,10 +1,12 @@
 """Import the released AffectGPT checkpoint into our model.
 
     python -m train.import_affectgpt CKPT.pth --clip CLIP_DIR --hubert HUBERT_DIR --llm QWEN_DIR --out OURS
+    python -m train.import_affectgpt CKPT.pth --model frame ...      # the frame model (raw frames, <FrameHere>)
 
 The release stores only trainable parameters (`torch.save({"model": state_dict, ...})`): the attention
 fusion / projection layers and peft's LoRA weights of the LLM. The frozen encoders and LLM come from the
-three local folders. Keys map by the table below; nothing is merged or dropped silently: every key that
+three local folders. The face and frame models share their key names (the visual token comes from face
+crops or from raw frames), so `--model` says which one a checkpoint is. Keys map by the table below; nothing is merged or dropped silently: every key that
 does not map, and every parameter of ours that stays unset, is reported (and unset ones fail the import).
 """
 
@@ -40,19 +42,10 @@ def lora_rank(state: dict) -> int:
     return ranks.pop()
 
 
-def import_checkpoint(ckpt_path: str, clip: str, hubert: str, llm: str, lora_alpha: int = 32) -> tuple:
-    """→ (our AffectGPT with the release's weights, report dict)."""
-    import torch
-
-    from train.config import affectgpt_7b
-    from train.model import AffectGPT
-
-    raw = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-    state = raw["model"] if isinstance(raw, dict) and "model" in raw else raw
-    cfg = affectgpt_7b(clip, hubert, llm)
-    cfg.lora_r, cfg.lora_alpha = lora_rank(state), lora_alpha
-    model = AffectGPT.build(cfg)
-    ours = dict(model.named_parameters())
+def match_state(state: dict, ours: dict) -> tuple[dict, dict]:
+    """Release keys (any tensors with a `.shape`, meta tensors too) → our parameter names.
+    → (mapped {ours: release tensor}, report); a shape that does not fit, or a trainable parameter of ours
+    left without a value, raises ValueError."""
     mapped, unmatched, unused = {}, [], []
     for key, tensor in state.items():
         target = map_key(key)
@@ -66,12 +59,29 @@ def import_checkpoint(ckpt_path: str, clip: str, hubert: str, llm: str, lora_alp
             mapped[target] = tensor
     trainable = {k for k, p in ours.items() if p.requires_grad}
     missing = sorted(trainable - set(mapped))
-    report = {"mapped": len(mapped), "unmatched": unmatched, "known_unused": unused, "missing": missing,
-              "lora_rank": cfg.lora_r}
     if missing:
         raise ValueError(f"{len(missing)} trainable parameters have no value in the checkpoint, e.g. {missing[:3]}")
+    return mapped, {"mapped": len(mapped), "unmatched": unmatched, "known_unused": unused, "missing": missing}
+
+
+def import_checkpoint(ckpt_path: str, clip: str, hubert: str, llm: str, lora_alpha: int = 32,
+                      model_kind: str = "face") -> tuple:
+    """→ (our AffectGPT with the release's weights, report dict). `model_kind`: "face" or "frame"."""
+    import torch
+
+    from train.config import RELEASE_PRESETS
+    from train.model import AffectGPT
+
+    if model_kind not in RELEASE_PRESETS:
+        raise ValueError(f"unknown released model {model_kind!r}: choose from {', '.join(RELEASE_PRESETS)}")
+    raw = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    state = raw["model"] if isinstance(raw, dict) and "model" in raw else raw
+    cfg = RELEASE_PRESETS[model_kind](clip, hubert, llm)
+    cfg.lora_r, cfg.lora_alpha = lora_rank(state), lora_alpha
+    model = AffectGPT.build(cfg)
+    mapped, report = match_state(state, dict(model.named_parameters()))
     model.load_state_dict(mapped, strict=False)
-    return model, report
+    return model, {**report, "lora_rank": cfg.lora_r, "model": model_kind}
 
 
 def main(argv=None) -> int:
@@ -81,6 +91,8 @@ def main(argv=None) -> int:
     ap.add_argument("--hubert", required=True, help="local TencentGameMate/chinese-hubert-large folder")
     ap.add_argument("--llm", required=True, help="local Qwen/Qwen2.5-7B-Instruct folder")
     ap.add_argument("--lora-alpha", type=int, default=32)
+    ap.add_argument("--model", choices=("face", "frame"), default="face",
+                    help="face: the released face-crop model (default); frame: the raw-frame model")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     from train.checkpoint import save_checkpoint
@@ -88,7 +100,7 @@ def main(argv=None) -> int:
     try:
         if not Path(args.checkpoint).is_file():
             raise FileNotFoundError(f"checkpoint not found: {args.checkpoint}")
-        model, report = import_checkpoint(args.checkpoint, args.clip, args.hubert, args.llm, args.lora_alpha)
+        model, report = import_checkpoint(args.checkpoint, args.clip, args.hubert, args.llm, args.lora_alpha, args.model)
         save_checkpoint(model, args.out)
     except (OSError, ValueError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)

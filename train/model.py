@@ -17,8 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from runtime.manifest import FUSED_ORDER
-from runtime.prompt import STOP_TEXT, is_placeholder, placeholder_spans, segments
+from runtime.prompt import STOP_TEXT, is_placeholder, placeholder_spans, segments, template_placeholders
 from train.config import ModelConfig
 from train.qformer import QFormerFusion
 from train.tokenizer import BOS_TOKEN, EOS_TOKEN, encode_text, load_tokenizer, train_tiny_tokenizer
@@ -76,10 +75,9 @@ class AttentionFusion(nn.Module):
         g = self.fc_att(self.attention_mlp(torch.cat([u, w], dim=-1)))
         multi = g[:, 0:1] * u + g[:, 1:2] * w
         multi_token = self.multi_llama_proj(multi)
-        tokens = {"<MultiHere>": multi_token, "<AudioHere>": audio_token, "<FaceHere>": face_token}
-        return torch.stack([tokens[name] for name in FUSED_ORDER], dim=1)
+        return torch.stack([multi_token, audio_token, face_token], dim=1)  # multi, audio, visual (face or frame)
 
-    rows = (1, 1, 1)  # fused rows per placeholder (multi, audio, face)
+    rows = (1, 1, 1)  # fused rows per placeholder (multi, audio, visual)
 
 
 class AffectGPT(nn.Module):
@@ -88,6 +86,7 @@ class AffectGPT(nn.Module):
         from peft import LoraConfig, get_peft_model
 
         self.cfg = cfg
+        self.placeholders = template_placeholders(cfg.template)  # multi, audio, then <FaceHere> or <FrameHere>
         self.tokenizer = tokenizer
         self.bos_id = tokenizer.token_to_id(BOS_TOKEN)
         self.eos_id = tokenizer.token_to_id(EOS_TOKEN)
@@ -139,7 +138,7 @@ class AffectGPT(nn.Module):
         out: list[int | tuple] = [self.bos_id] if bos else []
         for seg in segments(self.cfg.template, subtitle, question or self.cfg.question):
             if is_placeholder(seg):
-                out.extend((seg, k) for k in range(self.fusion.rows[FUSED_ORDER.index(seg)]))
+                out.extend((seg, k) for k in range(self.fusion.rows[self.placeholders.index(seg)]))
             else:
                 out.extend(encode_text(self.tokenizer, seg))
         return out
@@ -147,7 +146,7 @@ class AffectGPT(nn.Module):
     def embed(self, ids: list[int | tuple], fused: torch.Tensor) -> torch.Tensor:
         """[L] ids / (placeholder, k), fused [R, H] → [L, H] input embeddings."""
         table = self.llm.get_input_embeddings()
-        spans = placeholder_spans(self.fusion.rows)
+        spans = placeholder_spans(self.fusion.rows, self.placeholders)
         token_pos = [i for i, x in enumerate(ids) if isinstance(x, int)]
         dtype = table.weight.dtype  # bf16 under 4/8-bit loading, where the fused rows stay fp32
         rows = torch.empty(len(ids), self.llm_width, dtype=dtype, device=fused.device)
@@ -159,7 +158,7 @@ class AffectGPT(nn.Module):
 
     def llm_pieces(self, ids: list[int | tuple], fused: torch.Tensor) -> list:
         """The same prompt as runs of token ids and of fused rows (numpy), as the runtime's LLM takes it."""
-        spans = placeholder_spans(self.fusion.rows)
+        spans = placeholder_spans(self.fusion.rows, self.placeholders)
         pieces: list = []
         for x in ids:
             if isinstance(x, int):

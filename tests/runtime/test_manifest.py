@@ -52,3 +52,18 @@ def test_malformed_manifest(bundle_copy):
     (bundle_copy / MANIFEST_NAME).write_text(json.dumps(_edit_raw))
     with pytest.raises(BundleError, match="missing or has a malformed field"):
         read_manifest(bundle_copy)
+
+
+def test_a_template_whose_placeholders_the_manifest_does_not_list_is_refused(bundle_copy):
+    raw = json.loads((bundle_copy / MANIFEST_NAME).read_text())
+    prompt = dict(raw["prompt"], template=raw["prompt"]["template"].replace("<FaceHere>", "<FrameHere>"))
+    _edit(bundle_copy, prompt=prompt)
+    with pytest.raises(BundleError, match="<FrameHere>"):
+        read_manifest(bundle_copy)
+
+
+def test_an_unknown_audio_normalisation_is_refused(bundle_copy):
+    raw = json.loads((bundle_copy / MANIFEST_NAME).read_text())
+    _edit(bundle_copy, preprocessing=dict(raw["preprocessing"], audio_norm_scope="batch"))
+    with pytest.raises(BundleError, match="audio_norm_scope"):
+        read_manifest(bundle_copy)
