@@ -86,7 +86,7 @@ def main(argv=None) -> int:
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--preset", choices=("tiny",))
     src.add_argument("--checkpoint")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=42, help="weights seed of the tiny preset (as python -m train)")
     ap.add_argument("--data", required=True, help="a .jsonl manifest or MEDIA_DIR:LABELS.csv[:SUBTITLES.csv]")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)

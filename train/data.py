@@ -43,6 +43,7 @@ class Sample:
     description: str | None = None
     wav: Path | None = None
     faces: Path | None = None  # .npy face crops
+    release: bool = False  # read from a MER-Caption(+) release layout (CSV), not a JSONL manifest
 
 
 def _parse_list(text: str) -> list[str]:
@@ -55,6 +56,19 @@ def _read_csv(path: Path) -> list[dict]:
         raise DataError(f"CSV not found: {path}")
     with open(path, newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
+
+
+def release_file(media_dir: Path, name: str, kind: str) -> Path | None:
+    """A sample's pre-extracted audio ("wav") or OpenFace face crops ("npy"): the MER-Caption(+) release keeps
+    them as audio/<name>.wav and openface_face/<name>/<name>.npy beside video/; <name>.wav / <name>.npy next
+    to the media are read too."""
+    roots = [media_dir, media_dir.parent]
+    candidates = [media_dir / f"{name}.{kind}"]
+    if kind == "wav":
+        candidates += [root / "audio" / f"{name}.wav" for root in roots]
+    else:
+        candidates += [root / "openface_face" / name / f"{name}.npy" for root in roots]
+    return next((p for p in candidates if p.is_file()), None)
 
 
 def read_mercaption(media_dir: str | Path, label_csvs: list[str | Path], subtitle_csv: str | Path | None = None) -> list[Sample]:
@@ -73,11 +87,32 @@ def read_mercaption(media_dir: str | Path, label_csvs: list[str | Path], subtitl
     samples = []
     for name in sorted(set(labels) | set(reasons)):
         media = next((media_dir / f"{name}{s}" for s in MEDIA_SUFFIXES if (media_dir / f"{name}{s}").is_file()), None)
-        wav = media_dir / f"{name}.wav"
-        faces = media_dir / f"{name}.npy"
         samples.append(Sample(name, media, subtitles.get(name, ""), labels.get(name), reasons.get(name),
-                              wav if wav.is_file() else None, faces if faces.is_file() else None))
+                              release_file(media_dir, name, "wav"), release_file(media_dir, name, "npy"), release=True))
     return samples
+
+
+def layout_report(samples: list[Sample]) -> dict:
+    """How many samples have their media, pre-extracted audio and face crops."""
+    return {"samples": len(samples), "media": sum(s.media is not None for s in samples),
+            "audio_wav": sum(s.wav is not None for s in samples), "face_crops": sum(s.faces is not None for s in samples)}
+
+
+def check_face_crops(samples: list[Sample], prep: Preprocessing, log=None) -> dict:
+    """A face-crop model read from a release trains on its OpenFace crops: refuse when none is found (the
+    runtime's own face detector would silently stand in for them), report how many samples lack one."""
+    report = layout_report(samples)
+    release = [s for s in samples if s.release]
+    if prep.face_crop and release:
+        if not any(s.faces is not None for s in release):
+            raise DataError(f"none of {len(release)} samples has OpenFace face crops, which the face model trains on: "
+                            "put the release's openface_face/ folder beside video/ (openface_face/<name>/<name>.npy), "
+                            "or train the frame model (--preset affectgpt-7b-frame)")
+        missing = sum(s.faces is None for s in release)
+        if missing and log:
+            log(f"{missing} of {len(release)} samples have no OpenFace face crops: their faces are cropped by the "
+                "runtime's detector instead")
+    return report
 
 
 def read_jsonl(path: str | Path) -> list[Sample]:

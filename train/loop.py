@@ -1,4 +1,4 @@
-"""The training loop: one flat loop, as the paper trains (AdamW, warm-up then a constant learning rate).
+"""The training loop: one flat loop, as the paper trains (AdamW, a constant learning rate; an optional warm-up).
 
 Runs on one CPU or GPU, or on many under torchrun (DistributedDataParallel: NCCL on GPU, gloo on CPU; each
 rank takes every world_size-th sample of the epoch's permutation; only rank 0 writes). Checkpoints hold the
@@ -24,10 +24,13 @@ import torch
 
 from runtime.atomic import write_text
 from runtime.media import MediaError
+from runtime.prompt import STOP_TEXT
+from train.data import SkipLog, check_face_crops, load_media, read_dataset, target
 from train.errors import TrainError
-from train.data import SkipLog, load_media, read_dataset, target
+from train.tokenizer import encode_text
 
 CHECKPOINT_DIR = "checkpoint"
+EPOCHS_DIR = "epochs"  # epochs/epoch-NNN: the weights at the end of each kept epoch
 STATE_FILE = "training_state.pt"
 METRICS_FILE = "metrics.json"
 
@@ -40,11 +43,16 @@ class TrainingError(TrainError):
 class TrainConfig:
     data: str
     out: str
-    preset: str = "tiny"
+    preset: str = "tiny"  # tiny | tiny-frame | affectgpt-7b | affectgpt-7b-frame (the 7B ones need the three folders)
     init_checkpoint: str | None = None  # start from these weights instead of a preset
-    seed: int = 0
+    vision_path: str | None = None  # affectgpt-7b presets: local CLIP / HuBERT / Qwen2.5 folders
+    audio_path: str | None = None
+    llm_path: str | None = None
+    seed: int = 42  # the reference's
     val_data: str | None = None
-    val_fraction: float = 0.1  # of `data`, by name, when no val_data is given
+    # of `data`, by name, when no val_data is given; None: 0 for a release layout (the paper trains on all of
+    # MER-Caption+), 0.1 for a JSONL manifest
+    val_fraction: float | None = None
     features: str | None = None  # a feature cache (train.cache): train on features, not media
     label_type: str = "hybrid"
     epochs: int = 1
@@ -52,12 +60,17 @@ class TrainConfig:
     grad_accum: int = 1
     lr: float = 1e-5
     warmup_lr: float = 1e-6
-    warmup_steps: int = 5000
+    # 0: none, as the official runner behaves (its configured 1e-6 → 1e-5 warm-up over 5000 steps never runs);
+    # > 0: linear warm-up from warmup_lr
+    warmup_steps: int = 0
     weight_decay: float = 0.05
     amp: str = "auto"  # auto (bf16 on CUDA when supported, else fp16 on CUDA, off on CPU) | off | bf16 | fp16
     grad_checkpointing: bool = False
     save_every: int = 0  # optimizer steps between checkpoints (0: at the end of each epoch only)
     max_steps: int | None = None  # stop after this many optimizer steps (budgeted runs)
+    iters_per_epoch: int = 0  # batches per epoch (the release: 5000); 0: one pass over the data
+    epoch_checkpoints: int = 1  # keep the weights of every N-th epoch in OUT/epochs/ (the paper picks the best of 30…60); 0: off
+    max_length: int = 1024  # prompt + answer positions; a longer sample is replaced by another, as the reference loader does
     resume: bool = False
     progress: bool = True
 
@@ -96,11 +109,18 @@ def lr_factor(step: int, cfg: TrainConfig) -> float:
 
 
 class Examples:
-    """Sample index → model inputs (media or cached features) and a target; broken media are skipped."""
+    """Sample index → model inputs (media or cached features) and a target; broken media are skipped, a sample
+    longer than max_length is replaced by another (the reference loader's behaviour)."""
 
     def __init__(self, samples, model, cfg: TrainConfig, feature_dir: Path | None):
         self.samples, self.model, self.cfg, self.feature_dir = samples, model, cfg, feature_dir
         self.skipped = SkipLog()
+        self.too_long = SkipLog()
+
+    def fits(self, sample, question: str, answer: str) -> bool:
+        positions = len(self.model.prompt_ids(sample.subtitle, question)) + len(
+            encode_text(self.model.tokenizer, answer + STOP_TEXT)) + 1
+        return positions <= self.cfg.max_length
 
     def __len__(self):
         return len(self.samples)
@@ -109,6 +129,14 @@ class Examples:
         sample = self.samples[index]
         rng = random.Random(f"{self.cfg.seed}:{epoch}:{sample.name}")  # hybrid draw: same after a resume
         question, answer = target(sample, self.cfg.label_type, rng)
+        for _ in range(10):  # too long: another sample in its place, drawn repeatably
+            if self.fits(sample, question, answer):
+                break
+            self.too_long.add(sample.name)
+            sample = self.samples[rng.randrange(len(self.samples))]
+            question, answer = target(sample, self.cfg.label_type, rng)
+        else:
+            return None
         try:
             if self.feature_dir is not None:
                 from safetensors.torch import load_file
@@ -164,7 +192,7 @@ def train(cfg: TrainConfig) -> dict:
     from train.cache import open_cache
     from runtime.atomic import atomic_dir
     from train.checkpoint import load_checkpoint, save_checkpoint_to
-    from train.config import tiny
+    from train.config import PRESETS
     from train.model import AffectGPT
 
     rank, world = _distributed()
@@ -179,22 +207,29 @@ def train(cfg: TrainConfig) -> dict:
         model = load_checkpoint(ckpt_dir)
     elif cfg.init_checkpoint:
         model = load_checkpoint(cfg.init_checkpoint)
-    elif cfg.preset == "tiny":
-        model = AffectGPT.build(tiny(cfg.seed))
+    elif cfg.preset in ("tiny", "tiny-frame"):
+        model = AffectGPT.build(PRESETS[cfg.preset](cfg.seed))
+    elif cfg.preset in ("affectgpt-7b", "affectgpt-7b-frame"):
+        folders = (cfg.vision_path, cfg.audio_path, cfg.llm_path)
+        if not all(folders):  # the paper's single-stage recipe: pretrained parts, a fresh fusion and fresh LoRA
+            raise TrainingError(f"--preset {cfg.preset} needs --vision-path, --audio-path and --llm-path (local "
+                                "folders), or --init-checkpoint to start from the released weights")
+        model = AffectGPT.build(PRESETS[cfg.preset](*folders))
     else:
-        raise TrainingError(f"preset {cfg.preset!r} needs its local weights: make a checkpoint with "
-                            "python -m train.import_affectgpt, then pass --init-checkpoint")
+        raise TrainingError(f"unknown preset {cfg.preset!r}")
     model.to(device)
     if cfg.grad_checkpointing:
         model.llm.gradient_checkpointing_enable()
         model.llm.enable_input_require_grads()
 
     samples = read_dataset(cfg.data)
+    layout = check_face_crops(samples, model.cfg.preprocessing, log=lambda m: print(m, file=sys.stderr) if rank == 0 else None)
     if cfg.val_data:
         train_samples, val_samples = samples, read_dataset(cfg.val_data)
     else:
-        train_samples = [s for s in samples if not _is_val(s.name, cfg.val_fraction)]
-        val_samples = [s for s in samples if _is_val(s.name, cfg.val_fraction)]
+        fraction = cfg.val_fraction if cfg.val_fraction is not None else 0.0 if any(s.release for s in samples) else 0.1
+        train_samples = [s for s in samples if not _is_val(s.name, fraction)]
+        val_samples = [s for s in samples if _is_val(s.name, fraction)]
     if not train_samples:
         raise TrainingError("no training samples")
     feature_dir = open_cache(cfg.features, model) if cfg.features else None
@@ -246,12 +281,30 @@ def train(cfg: TrainConfig) -> dict:
         model.train()
         return float(np.mean(losses)) if losses else None
 
+    def epoch_batches(epoch: int) -> list[list[int]]:
+        """This rank's batches of an epoch: one shuffled pass, or iters_per_epoch batches taken from passes
+        shuffled one after another (so epochs of a fixed length walk through the data, as the release's do)."""
+        def shuffled(k: int) -> list[int]:
+            return torch.randperm(len(train_set), generator=torch.Generator().manual_seed(cfg.seed + k)).tolist()[rank::world]
+
+        if not cfg.iters_per_epoch:
+            order = shuffled(epoch)
+        else:
+            per_pass = max(len(shuffled(0)), 1)
+            first, last = epoch * cfg.iters_per_epoch * cfg.batch_size, (epoch + 1) * cfg.iters_per_epoch * cfg.batch_size
+            stream = [i for k in range(first // per_pass, (last - 1) // per_pass + 1) for i in shuffled(k)]
+            order = stream[first - (first // per_pass) * per_pass:][: last - first]
+        return [order[i:i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
+
+    def keep_epoch(epoch: int) -> None:
+        if rank == 0 and cfg.epoch_checkpoints and epoch % cfg.epoch_checkpoints == 0:
+            with atomic_dir(out / EPOCHS_DIR / f"epoch-{epoch:03d}") as tmp:
+                save_checkpoint_to(model, tmp)
+
     model.train()
     stop = False
     for epoch in range(state["epoch"], cfg.epochs):
-        order = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(cfg.seed + epoch)).tolist()
-        order = order[rank::world]
-        batches = [order[i:i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
+        batches = epoch_batches(epoch)
         bar = tqdm(total=len(batches), initial=state["position"], desc=f"epoch {epoch + 1}/{cfg.epochs}",
                    disable=not (cfg.progress and rank == 0), file=sys.stderr)
         t_start, seen = time.perf_counter(), 0
@@ -297,9 +350,11 @@ def train(cfg: TrainConfig) -> dict:
                              "samples_per_s": seen / max(time.perf_counter() - t_start, 1e-9)})
         state["epoch"], state["position"] = epoch + 1, 0
         save()
+        keep_epoch(epoch + 1)
 
     result = {"steps": state["step"], "history": state["history"], "val": state["val"],
-              "skipped": train_set.skipped.count + val_set.skipped.count, "world_size": world}
+              "skipped": train_set.skipped.count + val_set.skipped.count, "world_size": world, "data": layout,
+              "replaced_too_long": train_set.too_long.count + val_set.too_long.count}
     if world > 1:
         digests = [None] * world
         torch.distributed.all_gather_object(digests, _digest(model))

@@ -171,3 +171,70 @@ def test_feature_cache_refuses_to_mix_encoders(corpus, features):
                     "--out", str(features))
     assert other.returncode == 1 and "features of other encoders" in other.stderr
     assert "Traceback" not in other.stderr
+
+
+def test_fixed_length_epochs_walk_through_the_data_and_every_epoch_is_kept(corpus, features, tmp_path):
+    result = _train(data=str(corpus / "manifest.jsonl"), out=str(tmp_path / "run"), features=str(features), epochs=3,
+                    iters_per_epoch=2, batch_size=2)
+    assert result["steps"] == 6 and [h["epoch"] for h in result["history"]] == [0, 0, 1, 1, 2, 2]
+    kept = sorted(p.name for p in (tmp_path / "run" / "epochs").iterdir())
+    assert kept == ["epoch-001", "epoch-002", "epoch-003"]
+    from train.checkpoint import load_checkpoint
+
+    first, last = load_checkpoint(tmp_path / "run" / "epochs" / "epoch-001"), load_checkpoint(tmp_path / "run" / "checkpoint")
+    assert not torch.equal(first.fusion.fc_att.weight, last.fusion.fc_att.weight)
+
+
+def test_a_sample_longer_than_max_length_is_replaced(corpus, features, tmp_path):
+    from runtime.prompt import OV_QUESTION, STOP_TEXT, ov_answer
+    from train.config import tiny
+    from train.data import read_jsonl
+    from train.model import AffectGPT
+    from train.tokenizer import encode_text
+
+    model = AffectGPT.build(tiny(42))
+    lengths = sorted(len(model.prompt_ids(s.subtitle, OV_QUESTION)) + len(encode_text(model.tokenizer, ov_answer(s.labels or []) + STOP_TEXT)) + 1
+                     for s in read_jsonl(corpus / "manifest.jsonl"))
+    # a limit between the shortest and the longest sample: the longer ones are replaced, training goes on
+    result = _train(data=str(corpus / "manifest.jsonl"), out=str(tmp_path / "run"), features=str(features), epochs=1,
+                    max_length=lengths[len(lengths) // 2])
+    assert 0 < result["replaced_too_long"] and result["steps"] > 0
+
+
+def test_the_paper_preset_trains_only_from_its_local_folders(corpus, tmp_path):
+    result = run_cli("train", "--preset", "affectgpt-7b", "--data", str(corpus / "manifest.jsonl"), "--out", str(tmp_path / "r"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "--vision-path" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_release_layout_is_read(corpus, tmp_path):
+    """MER-Caption(+) keeps audio in audio/<name>.wav and OpenFace crops in openface_face/<name>/<name>.npy."""
+    import numpy as np
+
+    from runtime.manifest import Preprocessing
+    from train.data import DataError, check_face_crops, read_dataset
+
+    rows = [json.loads(x) for x in (corpus / "manifest.jsonl").read_text().splitlines()][:4]
+    release = tmp_path / "MER"
+    (release / "video").mkdir(parents=True)
+    (release / "audio").mkdir()
+    for r in rows:
+        shutil.copy(corpus / r["path"], release / "video" / r["path"])
+    (release / "track2.csv").write_text("name,openset\n" + "".join(f'{r["name"]},"[{", ".join(r["labels"])}]"\n' for r in rows))
+    spec = f"{release / 'video'}:{release / 'track2.csv'}"
+    face_model = Preprocessing(image_size=64, face_crop=True)
+    with pytest.raises(DataError, match="openface_face"):
+        check_face_crops(read_dataset(spec), face_model)
+    for r in rows[:3]:
+        (release / "openface_face" / r["name"]).mkdir(parents=True)
+        np.save(release / "openface_face" / r["name"] / f'{r["name"]}.npy', np.zeros((5, 32, 32, 3), np.uint8))
+        shutil.copy(corpus / r["path"], release / "audio" / f'{r["name"]}.wav')  # any file: only its place matters here
+    samples = read_dataset(spec)
+    assert [s.faces is not None for s in samples] == [True, True, True, False]
+    assert [s.wav is not None for s in samples] == [True, True, True, False]
+    notes = []
+    report = check_face_crops(samples, face_model, log=notes.append)
+    assert report == {"samples": 4, "media": 4, "audio_wav": 3, "face_crops": 3}
+    assert notes and notes[0].startswith("1 of 4 samples have no OpenFace face crops")
+    frame_model = Preprocessing(image_size=64)
+    assert check_face_crops(read_dataset(spec), frame_model)["face_crops"] == 3  # crops are not needed there
