@@ -26,7 +26,7 @@ from runtime.encode import EncoderInputs, encode, encoder_inputs
 from runtime.encoders import Encoders
 from runtime.llm import LLM
 from runtime.manifest import AUDIO, FUSION, LLM as LLM_ROLE, VISION, read_manifest, variant_role, write_manifest
-from runtime.media import read_clip
+from runtime.media import read_clip_for
 from runtime.pipeline import Pipeline, RuntimeOptions
 from runtime.task import TASKS
 from runtime.timing import Stopwatch
@@ -79,7 +79,7 @@ def gate_inputs(bundle: str | Path, clip_paths: list[Path]) -> dict[str, Encoder
     prep = read_manifest(bundle, verify_hashes=False).preprocessing
     inputs = {}
     for path in clip_paths:
-        clip = read_clip(path, prep.num_frames, prep.sample_rate)
+        clip = read_clip_for(path, prep)
         inputs[Path(path).stem] = encoder_inputs(clip.frames, clip.waveform, prep)
     return inputs
 

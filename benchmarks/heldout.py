@@ -20,7 +20,7 @@ import numpy as np
 from benchmarks.emotion_wheel import EmotionWheel
 from benchmarks.errors import BenchmarkError
 from benchmarks.metrics import hit_rate, labels_to_sentiment, ov_scores, sentiment_f1
-from runtime.media import read_clip
+from runtime.media import read_clip_for
 from runtime.pipeline import Pipeline, RuntimeOptions
 from runtime.task import get_task
 from runtime.timing import Stopwatch
@@ -54,7 +54,7 @@ def evaluate(bundle: str | Path, rows: list[dict], corpus: str | Path, task, whe
     ms = []
     try:
         for row in tqdm(rows, desc="clips", disable=not progress):
-            clip = read_clip(Path(corpus) / row["path"], prep.num_frames, prep.sample_rate)
+            clip = read_clip_for(Path(corpus) / row["path"], prep)
             watch = Stopwatch()
             features = pipeline.features(clip)
             for condition in CONDITIONS:

@@ -64,9 +64,9 @@ def memory_bandwidth_gbs(threads: int, size_mb: int = 1024, repeats: int = 5) ->
 def _encoder_inputs(clip_path: str, prep, watch):
     """Decode, then the runtime's one encode path up to the encoders (faces cropped when the bundle says so)."""
     from runtime.encode import encoder_inputs
-    from runtime.media import read_clip
+    from runtime.media import read_clip_for
 
-    clip = read_clip(clip_path, prep.num_frames, prep.sample_rate)
+    clip = read_clip_for(clip_path, prep)
     watch.lap("decode")
     return encoder_inputs(clip.frames, clip.waveform, prep, watch=watch)
 

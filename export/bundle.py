@@ -107,6 +107,14 @@ def check_llm_parity(model: AffectGPT, hf_llm, gguf_path: Path, file_type: str, 
     return {"max_abs_logit_diff": diff, "logit_std": std, "top1_agreement": top1}
 
 
+def _with_external_data(folder: Path, files: dict) -> dict:
+    """Every other file the exporters left (ONNX external data of graphs over 2 GB) listed and hashed too."""
+    listed = {entry.path for entry in files.values()}
+    for extra in sorted(p.name for p in folder.iterdir() if p.is_file() and p.name not in listed and p.name[0] != "."):
+        files[f"data:{extra}"] = file_entry(folder, extra, "external-data")
+    return files
+
+
 def export_bundle(model: AffectGPT, out: str | Path, llm_type: str = "f16", name: str | None = None,
                   seed: int = 0, inplace: bool = False, random_weights: bool = False) -> Manifest:
     """Write a checked bundle to `out` (replacing a bundle there). → its manifest. `random_weights` marks a
@@ -134,12 +142,12 @@ def export_bundle(model: AffectGPT, out: str | Path, llm_type: str = "f16", name
                               eos_token=EOS_TOKEN, bos_id=model.bos_id, eos_id=model.eos_id,
                               inference_bos=model.cfg.inference_bos, placeholder_rows=tuple(model.fusion.rows),
                               placeholders=model.placeholders),
-            files={
+            files=_with_external_data(tmp, {
                 VISION: file_entry(tmp, VISION_GRAPH.file, "fp32"),
                 AUDIO: file_entry(tmp, AUDIO_GRAPH.file, "fp32"),
                 FUSION: file_entry(tmp, FUSION_GRAPH.file, "fp32"),
                 LLM_ROLE: file_entry(tmp, gguf_path.name, llm_type.upper()),
-            },
+            }),
             versions=_versions(),
             weights="random" if random_weights else "trained",
             parity={**{f"{k}.max_abs_diff": v for k, v in onnx_parity.items()},

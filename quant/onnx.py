@@ -17,7 +17,7 @@ from runtime.atomic import atomic_file
 from runtime.encode import encode, encoder_inputs
 from runtime.encoders import Encoders
 from runtime.manifest import AUDIO, ENCODER_ROLES, FUSION, VISION, file_entry, read_manifest, variant_role, write_manifest
-from runtime.media import read_clip
+from runtime.media import read_clip_for
 
 log = logging.getLogger(__name__)
 ONNX_VARIANTS = ("fp16", "int8-dynamic", "int8-static")
@@ -43,7 +43,7 @@ def calibration_inputs(bundle: Path, clips: list[Path]) -> dict[str, list[dict[s
     enc = Encoders(f(VISION), f(AUDIO), f(FUSION))
     feeds = {VISION: [], AUDIO: [], FUSION: []}
     for path in clips:
-        clip = read_clip(path, prep.num_frames, prep.sample_rate)
+        clip = read_clip_for(path, prep)
         inputs = encoder_inputs(clip.frames, clip.waveform, prep)
         features = encode(enc, inputs)
         feeds[VISION].append({enc.vision.inputs[0]: inputs.pixels})

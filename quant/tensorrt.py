@@ -13,13 +13,14 @@ Runtime: `python -m runtime.stream --backend tensorrt ...`.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
 
 from quant.errors import QuantError
-from runtime.atomic import atomic_file
-from runtime.manifest import AUDIO, ENCODER_ROLES, FUSION, VISION, read_manifest
+from runtime.atomic import atomic_file, write_text
+from runtime.manifest import AUDIO, ENCODER_ROLES, ENGINES_LIST, FUSION, VISION, read_manifest, sha256_file
 
 # Optimisation profiles: (min, opt, max) of the leading axis of each graph's inputs.
 PROFILES = {VISION: (1, 8, 32), AUDIO: (1, 8, 16), FUSION: (1, 1, 4)}
@@ -129,7 +130,17 @@ def build_bundle_engines(bundle: str | os.PathLike, precision: str, clips_dir: s
         build_engine(bundle / manifest.files[role].path, engine, role, precision, folder / "timing.cache",
                      feeds[role] if feeds else None, workspace_gb)
         out.append(engine)
+    record_engines(folder, out)
     return out
+
+
+def record_engines(folder: Path, engines: list[Path]) -> None:
+    """Add the engines' sha256 and size to the folder's engines.json, which the runtime checks them against."""
+    listing = folder / ENGINES_LIST
+    listed = json.loads(listing.read_text()) if listing.is_file() else {}
+    for engine in engines:
+        listed[engine.name] = {"sha256": sha256_file(engine), "bytes": engine.stat().st_size}
+    write_text(listing, json.dumps(listed, indent=2, sort_keys=True))
 
 
 def main(argv=None) -> int:

@@ -23,6 +23,7 @@ class Answer:
     token_ids: list[int]
     prompt_tokens: int
     timings_ms: dict[str, float] = field(default_factory=dict)
+    subtitle_cut: bool = False  # the subtitle was cut to fit the context
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -44,10 +45,35 @@ def prompt_pieces(llm: LLM, prompt: PromptSpec, fused: np.ndarray, subtitle: str
     return pieces
 
 
+def fit_subtitle(llm: LLM, prompt: PromptSpec, subtitle: str, task: Task, rows: int | None = None) -> tuple[str, bool]:
+    """The subtitle cut (at its end) so that the prompt and the task's answer fit the LLM's context.
+    → (subtitle, whether it was cut)."""
+    rows = sum(prompt.placeholder_rows) if rows is None else rows
+    budget = llm.n_ctx - task.max_new_tokens
+    cut = False
+    for _ in range(4):  # re-tokenising a cut text can shift a token or two: check again
+        n = rows + int(prompt.inference_bos) + sum(len(llm.tokenize(seg)) for seg in
+                                                   prompts.segments(prompt.template, subtitle, task.question)
+                                                   if seg and not prompts.is_placeholder(seg))
+        if n <= budget:
+            return subtitle, cut
+        ids = llm.tokenize(prompts.sanitize_subtitle(subtitle))
+        keep = len(ids) - (n - budget) - 4
+        if keep <= 0:
+            return "", True
+        subtitle, cut = llm.detokenize(ids[:keep]).strip(), True
+    return "", True
+
+
 def answer(llm: LLM, prompt: PromptSpec, fused: np.ndarray, subtitle: str, task: Task) -> Answer:
-    """Fused rows [rows, H] → the answer to `task`, with llm_prefill / time_to_first_token / llm_decode times."""
-    gen = llm.generate(prompt_pieces(llm, prompt, fused, subtitle, task.question), task.max_new_tokens,
-                       prompt.eos_id, prompt.stop_text, grammar=task.grammar)
+    """Fused rows [rows, H] → the answer to `task`, with llm_prefill / time_to_first_token / llm_decode times.
+    A subtitle too long for the context is cut to fit (`subtitle_cut`)."""
+    pieces = prompt_pieces(llm, prompt, fused, subtitle, task.question)
+    cut = False
+    if sum(len(p) for p in pieces) + task.max_new_tokens > llm.n_ctx:
+        subtitle, cut = fit_subtitle(llm, prompt, subtitle, task, len(fused))
+        pieces = prompt_pieces(llm, prompt, fused, subtitle, task.question)
+    gen = llm.generate(pieces, task.max_new_tokens, prompt.eos_id, prompt.stop_text, grammar=task.grammar)
     text = prompts.clean_answer(gen.text, prompt.stop_text)
     timings = {"llm_prefill": gen.prefill_ms, "time_to_first_token": gen.first_token_ms, "llm_decode": gen.decode_ms}
-    return Answer(text, prompts.parse_labels(text), gen.ids, gen.prompt_tokens, timings)
+    return Answer(text, prompts.parse_labels(text), gen.ids, gen.prompt_tokens, timings, subtitle_cut=cut)

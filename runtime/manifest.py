@@ -50,6 +50,13 @@ class BundleError(EdgeError):
     """A bundle that is missing, damaged or does not fit this runtime; the message says why."""
 
 
+def _check(section: str, fields: list[tuple[str, object, float, float]]) -> None:
+    """Each (name, value, lowest, highest): a number in range, else a BundleError naming the field."""
+    for name, value, low, high in fields:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+            raise BundleError(f"{section}.{name} is {value!r}: it must be a number from {low:g} to {high:g}")
+
+
 @dataclass(frozen=True)
 class Preprocessing:
     """How media becomes encoder input. Shared by training and inference (runtime/preprocess.py)."""
@@ -70,8 +77,17 @@ class Preprocessing:
     face_crop: bool = False  # crop the largest face before the vision encoder (the released model saw face crops)
 
     def __post_init__(self):
+        _check("preprocessing", [
+            ("num_frames", self.num_frames, 1, 256), ("image_size", self.image_size, 8, 4096),
+            ("sample_rate", self.sample_rate, 1000, 192000), ("num_clips", self.num_clips, 1, 256),
+            ("clip_seconds", self.clip_seconds, 0.01, 60)])
         if self.audio_norm_scope not in ("clip", "video"):
             raise BundleError(f"preprocessing.audio_norm_scope must be 'clip' or 'video', not {self.audio_norm_scope!r}")
+        if self.channel_order not in ("rgb", "bgr"):
+            raise BundleError(f"preprocessing.channel_order must be 'rgb' or 'bgr', not {self.channel_order!r}")
+        if len(self.image_mean) != 3 or len(self.image_std) != 3 or not all(
+                isinstance(x, (int, float)) and x > 0 for x in self.image_std):
+            raise BundleError("preprocessing.image_mean / image_std must hold 3 numbers each, the std ones positive")
 
     @property
     def clip_samples(self) -> int:
@@ -84,6 +100,9 @@ class Dims:
     audio_dim: int  # per-clip feature width of audio.onnx
     llm_width: int  # width of each fused row = the LLM's embedding width
     vocab_size: int
+
+    def __post_init__(self):
+        _check("dims", [(k, getattr(self, k), 1, 1 << 24) for k in ("vision_dim", "audio_dim", "llm_width", "vocab_size")])
 
 
 @dataclass(frozen=True)
@@ -98,6 +117,10 @@ class PromptSpec:
     inference_bos: bool = False  # the reference trains with bos but answers without it
     placeholder_rows: tuple[int, ...] = (1, 1, 1)  # fused rows per placeholder, in `placeholders` order
     placeholders: tuple[str, ...] = FUSED_ORDER
+
+    def __post_init__(self):
+        _check("prompt", [("bos_id", self.bos_id, 0, 1 << 31), ("eos_id", self.eos_id, 0, 1 << 31)]
+               + [(f"placeholder_rows[{i}]", n, 1, 4096) for i, n in enumerate(self.placeholder_rows)])
 
 
 @dataclass
@@ -198,7 +221,7 @@ def read_manifest(bundle_dir: str | os.PathLike, verify_hashes: bool = True) -> 
     if missing:
         raise BundleError(f"manifest lists no file for {', '.join(missing)}")
     for role, entry in manifest.files.items():
-        file = bundle_dir / entry.path
+        file = confined(bundle_dir, entry.path, f"files.{role}.path")
         if not file.is_file():
             raise BundleError(f"bundle file for {role} is missing: {file}")
         size = file.stat().st_size
@@ -206,4 +229,56 @@ def read_manifest(bundle_dir: str | os.PathLike, verify_hashes: bool = True) -> 
             raise BundleError(f"{file} has {size} bytes, the manifest says {entry.bytes}: the bundle is damaged")
         if verify_hashes and sha256_file(file) != entry.sha256:
             raise BundleError(f"{file} does not match its sha256 in the manifest: the bundle is damaged")
+    unlisted = unlisted_files(bundle_dir, manifest)
+    if unlisted:
+        raise BundleError(f"{bundle_dir} holds files its manifest does not list: {', '.join(unlisted[:5])} (every file a "
+                          "graph or model reads, ONNX external data included, must be listed with its sha256)")
     return manifest
+
+
+def confined(bundle_dir: Path, relative: str, what: str = "path") -> Path:
+    """A path of the manifest as a file inside the bundle; absolute paths, `..` and links that lead out are refused."""
+    path = Path(relative)
+    if path.is_absolute() or ".." in path.parts or not relative:
+        raise BundleError(f"manifest {what} {relative!r} is not a plain path inside the bundle")
+    file = bundle_dir / path
+    if not file.resolve().is_relative_to(bundle_dir.resolve()):
+        raise BundleError(f"manifest {what} {relative!r} leads outside the bundle (a link?)")
+    return file
+
+
+# Files a bundle may hold besides those its manifest lists: notes for people, and engines built on the device
+# (checked against their own list, engines.json, when they are used).
+_FREE_NAMES = re.compile(r"^(README|LICENSE|NOTICE|COPYING)(\..*)?$", re.I)
+
+
+def unlisted_files(bundle_dir: Path, manifest: Manifest) -> list[str]:
+    listed = {Path(e.path).as_posix() for e in manifest.files.values()} | {MANIFEST_NAME}
+    out = []
+    for file in sorted(bundle_dir.rglob("*")):
+        relative = file.relative_to(bundle_dir)
+        if (not file.is_file() or relative.parts[0] == ENGINES_DIR or any(p.startswith(".") for p in relative.parts)
+                or _FREE_NAMES.match(file.name)):
+            continue
+        if relative.as_posix() not in listed:
+            out.append(relative.as_posix())
+    return out
+
+
+ENGINES_DIR = "engines"
+ENGINES_LIST = "engines.json"  # in each engines/<gpu key>/ folder: {file: {"sha256": ..., "bytes": ...}}
+
+
+def check_engines(folder: Path, paths: list[Path], verify_hashes: bool = True) -> None:
+    """TensorRT engines are hashed as every bundle file is: each must be in its folder's engines.json, unchanged."""
+    listing = folder / ENGINES_LIST
+    try:
+        listed = json.loads(listing.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise BundleError(f"{listing} is missing or unreadable ({err}): rebuild the engines with python -m quant.tensorrt") from None
+    for path in paths:
+        entry = listed.get(path.name) if isinstance(listed, dict) else None
+        if not isinstance(entry, dict):
+            raise BundleError(f"{path.name} is not in {listing}: rebuild the engines with python -m quant.tensorrt")
+        if path.stat().st_size != entry.get("bytes") or (verify_hashes and sha256_file(path) != entry.get("sha256")):
+            raise BundleError(f"{path} does not match {listing}: the engine is damaged or was replaced")

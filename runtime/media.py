@@ -9,7 +9,11 @@ import av
 import numpy as np
 
 from runtime.errors import EdgeError
-from runtime.preprocess import frame_indices
+from runtime.preprocess import clip_audio_spans, frame_indices
+from runtime.sources import file_options
+
+
+LONG_AUDIO_S = 120  # beyond this, a clip's audio keeps only the samples its clips use
 
 
 class MediaError(EdgeError):
@@ -29,7 +33,7 @@ def _open(path: str | os.PathLike):
     if not os.path.exists(path):
         raise MediaError(f"media file not found: {path}")
     try:
-        return av.open(str(path))
+        return av.open(str(path), options=file_options())  # a file, read as a file: no playlist or concat
     except av.FFmpegError as err:
         raise MediaError(f"cannot open {path}: {err}") from None
 
@@ -44,11 +48,12 @@ def _decode_frames(path, container, stream, wanted: set[int]) -> tuple[dict[int,
     return picked, count
 
 
-def read_clip(path: str | os.PathLike, num_frames: int = 8, sample_rate: int = 16000) -> Clip:
-    """Decode the `num_frames` uniformly sampled frames and the whole audio track of a media file.
+def read_clip(path: str | os.PathLike, num_frames: int = 8, sample_rate: int = 16000, audio_spans=None) -> Clip:
+    """Decode the `num_frames` uniformly sampled frames and the audio track of a media file.
 
     The frame count comes from the container when it states one, else from a counting pass. Multi-channel
-    audio is averaged to mono after resampling, as the reference does.
+    audio is averaged to mono after resampling, as the reference does. `audio_spans(num_samples)` → the sample
+    ranges the clips will use: only those are kept, so an hour-long file costs the memory of its clips.
     """
     try:
         with _open(path) as container:
@@ -70,7 +75,7 @@ def read_clip(path: str | os.PathLike, num_frames: int = 8, sample_rate: int = 1
                 picked, counted = _decode_frames(path, container, stream, set(indices))
             frames = np.stack([picked[i] for i in indices])
             duration = _duration(container, stream, counted)
-        waveform, has_audio = read_audio(path, sample_rate, duration)
+        waveform, has_audio = read_audio(path, sample_rate, duration, audio_spans)
     except av.FFmpegError as err:
         raise MediaError(f"cannot decode {path}: {err}") from None
     return Clip(frames, waveform, duration, counted, has_audio)
@@ -85,25 +90,53 @@ def _duration(container, stream, num_frames: int) -> float:
     return num_frames / rate
 
 
-def read_audio(path: str | os.PathLike, sample_rate: int = 16000, duration_s: float | None = None):
+def read_audio(path: str | os.PathLike, sample_rate: int = 16000, duration_s: float | None = None, spans=None):
     """→ (waveform [T] float32 mono at `sample_rate`, has_audio). A file with no audio gives an empty array.
 
-    AAC adds encoder padding at the end; `duration_s` trims it so the clip sampling sees the true length.
+    AAC adds encoder padding at the end; `duration_s` trims it so the clip sampling sees the true length. With
+    `duration_s` and `spans(num_samples)`, only the samples inside those ranges are stored: the rest of the
+    array is zero pages the process never touches.
     """
     with _open(path) as container:
         if not container.streams.audio:
             return np.zeros(0, np.float32), False
         stream = container.streams.audio[0]
         resampler = av.AudioResampler(format="fltp", layout=stream.layout.name, rate=sample_rate)
-        pieces = []
+        total = int(round(duration_s * sample_rate)) if duration_s is not None else None
+        keep = None
+        if spans is not None and total and total > LONG_AUDIO_S * sample_rate and stream.duration and stream.time_base:
+            total = min(total, int(stream.duration * stream.time_base * sample_rate))  # a shorter audio track
+            keep = spans(total)
+        pieces, waveform, position = [], (np.zeros(total, np.float32) if keep else None), 0
+
+        def store(out):
+            nonlocal position
+            mono = out.to_ndarray().mean(axis=0).astype(np.float32)
+            if waveform is None:
+                pieces.append(mono)
+            else:
+                for start, end in keep:
+                    lo, hi = max(start, position), min(end, position + mono.size, total)
+                    if lo < hi:
+                        waveform[lo:hi] = mono[lo - position:hi - position]
+            position += mono.size
+
         for frame in container.decode(stream):
             for out in resampler.resample(frame):
-                pieces.append(out.to_ndarray())
+                store(out)
         for out in resampler.resample(None):
-            pieces.append(out.to_ndarray())
+            store(out)
+    if waveform is not None:
+        return waveform[: min(position, total)], True
     if not pieces:
         return np.zeros(0, np.float32), True
-    waveform = np.concatenate(pieces, axis=1).mean(axis=0).astype(np.float32)
-    if duration_s is not None:
-        waveform = waveform[: int(round(duration_s * sample_rate))]
+    waveform = np.concatenate(pieces)
+    if total is not None:
+        waveform = waveform[:total]
     return waveform, True
+
+
+def read_clip_for(path: str | os.PathLike, prep) -> Clip:
+    """A clip as a bundle's preprocessing reads it (frames to sample, sample rate, the audio its clips use):
+    the one way training, calibration, the gate, the benchmarks and the runtime read a file."""
+    return read_clip(path, prep.num_frames, prep.sample_rate, clip_audio_spans(prep))

@@ -11,9 +11,9 @@ from runtime.answer import Answer, answer
 from runtime.encode import EncoderInputs, Features, encode, encoder_inputs
 from runtime.encoders import Encoders
 from runtime.llm import LLM
-from runtime.manifest import (AUDIO, FP32, FUSION, LLM as LLM_ROLE, VISION, BundleError, Manifest,
+from runtime.manifest import (AUDIO, FP32, FUSION, LLM as LLM_ROLE, VISION, BundleError, Manifest, check_engines,
                               read_manifest, variant_role)
-from runtime.media import Clip, read_clip
+from runtime.media import Clip, read_clip_for
 from runtime.task import TASKS, Task
 from runtime.timing import Stopwatch
 
@@ -74,6 +74,7 @@ class Pipeline:
         if missing:
             raise BundleError(f"no TensorRT engines for this GPU: {', '.join(missing)} missing; build them with "
                               f"python -m quant.tensorrt --bundle {self.bundle_dir} --precision {precision}")
+        check_engines(folder, list(paths.values()), self.options.verify_hashes)
         return paths
 
     # --- does the bundle fit? -------------------------------------------------------------------
@@ -129,7 +130,7 @@ class Pipeline:
     def answer_file(self, path: str | Path, subtitle: str = "", task: Task = TASKS["labels"],
                     face_crop: bool | None = None) -> Answer:
         watch = Stopwatch()
-        clip = read_clip(path, self.manifest.preprocessing.num_frames, self.manifest.preprocessing.sample_rate)
+        clip = read_clip_for(path, self.manifest.preprocessing)
         watch.lap("decode")
         return self.answer_clip(clip, subtitle, task, face_crop, watch)
 

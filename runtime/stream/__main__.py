@@ -5,8 +5,10 @@
     python -m runtime.stream --video clip.mp4 --subtitle "I can't believe it."
     python -m runtime.stream --clip a.mp4 --clip b.mp4                        # one answer per whole clip
 
-Exit status: 0 done; 1 the bundle or an input could not be opened, or a clip failed; 2 bad arguments;
-130 interrupted (Ctrl-C or SIGTERM), after the last window and the summary are written.
+Exit status: 0 done (also when the reader of stdout goes away, as with `| head`); 1 the bundle or an input
+could not be opened, a live input died (error, or nothing for --stall seconds), no window could be answered,
+or a clip failed; 2 bad arguments; 130 interrupted (Ctrl-C or SIGTERM), after the last window and the summary
+are written — a second Ctrl-C / SIGTERM stops waiting for them.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from pathlib import Path
 from runtime.errors import EdgeError
 from runtime.outputs import JsonLines, Readable
 from runtime.pipeline import Pipeline, RuntimeOptions
+from runtime.answer import fit_subtitle
+from runtime.prompt import sanitize_subtitle
 from runtime.task import TASKS, get_task
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -74,6 +78,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="voice activity (silero-vad): mark windows with speech: true/false, or skip silent ones")
     ap.add_argument("--asr", action="store_true", help="subtitles from the audio with Whisper tiny.en (extra asr)")
     ap.add_argument("--max-windows", type=int, help="stop after this many windows")
+    ap.add_argument("--stall", type=float, default=10.0, metavar="S",
+                    help="a live input that delivers nothing for S seconds is dead (default 10)")
     ap.add_argument("--queue", type=int, default=2, help="windows waiting for the encoders (default 2)")
     drop = ap.add_mutually_exclusive_group()
     drop.add_argument("--drop", dest="drop", action="store_true", default=None, help="drop stale windows (default for live inputs)")
@@ -116,12 +122,22 @@ def run_clips(pipeline: Pipeline, args, task, writer) -> int:
     for clip in args.clip:
         try:
             answer = pipeline.answer_file(clip, args.subtitle, task, args.face_crop)
+        except KeyboardInterrupt:
+            raise
         except (EdgeError, ImportError) as err:  # one bad file never stops the others
             print(f"error: {err}", file=sys.stderr)
             status = EXIT_FAILED
             continue
-        writer.window({"source": str(Path(clip)), **answer.to_dict()}) if args.json else print(
-            f"{clip}: {', '.join(answer.labels) or answer.text}")
+        except Exception as err:  # whatever a library raises on a strange file: one line, and on to the next
+            print(f"error: {clip}: {type(err).__name__}: {err}", file=sys.stderr)
+            status = EXIT_FAILED
+            continue
+        try:
+            writer.window({"source": str(Path(clip)), **answer.to_dict()}) if args.json else print(
+                f"{clip}: {', '.join(answer.labels) or answer.text}", flush=True)
+        except BrokenPipeError:  # the reader went away (| head): a normal end
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return status
     return status
 
 
@@ -161,6 +177,13 @@ def main(argv=None) -> int:
     if pipeline.manifest.weights == "random":
         print(f"warning: {args.bundle} was exported with random weights (a pipeline or latency test): "
               "its answers mean nothing", file=sys.stderr)
+    args.subtitle = sanitize_subtitle(args.subtitle)
+    fitted, cut = fit_subtitle(pipeline.llm, pipeline.manifest.prompt, args.subtitle, task)
+    if cut:
+        print(f"warning: the subtitle was cut from {len(args.subtitle.split())} to {len(fitted.split())} words to fit "
+              f"the context of {pipeline.llm.n_ctx} positions with a {task.max_new_tokens}-token answer (--ctx)",
+              file=sys.stderr)
+        args.subtitle = fitted
     if args.clip:
         return run_clips(pipeline, args, task, writer)
 
@@ -169,22 +192,29 @@ def main(argv=None) -> int:
     stream_options = StreamOptions(window_s=args.window, hop_s=args.hop, task=task, subtitle=args.subtitle,
                                    face_crop=args.face_crop, queue_size=max(1, args.queue),
                                    drop=args.drop, max_windows=args.max_windows, reuse_features=not args.no_feature_reuse,
-                                   vad=args.vad, asr=args.asr, threads=args.threads or 1)
+                                   vad=args.vad, asr=args.asr, threads=args.threads or 1, stall_s=args.stall)
     try:
         stream = Stream(pipeline, input_specs(args), stream_options, writer)
+        summary = stream.run()
     except (EdgeError, ValueError, ImportError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_FAILED
-    summary = stream.run()
     summary["providers"] = pipeline.encoders.providers
     summary["variants"] = {"encoders": pipeline.encoder_variant, "llm": pipeline.llm_variant or "exported"}
-    writer.summary(summary)
+    stream.records.summary(summary)
+    stream.records.close()
     if args.profile:
         print(stream.profile.table(summary["windows_per_s"], summary["dropped"]), file=sys.stderr)
+    status = stream.exit_status(summary)
+    if status == EXIT_FAILED:
+        problems = summary["input_errors"] or [f"no window could be answered ({summary['windows']} windows, "
+                                               f"{summary['failed']} failed)"]
+        print("error: " + "; ".join(problems), file=sys.stderr)
+    if summary["abandoned"]:  # a worker is still inside the model: exit without freeing it under its feet
+        sys.stderr.flush()
+        os._exit(status)
     pipeline.close()
-    if summary["interrupted"]:
-        return EXIT_INTERRUPTED
-    return EXIT_OK
+    return status
 
 
 if __name__ == "__main__":

@@ -67,3 +67,54 @@ def test_an_unknown_audio_normalisation_is_refused(bundle_copy):
     _edit(bundle_copy, preprocessing=dict(raw["preprocessing"], audio_norm_scope="batch"))
     with pytest.raises(BundleError, match="audio_norm_scope"):
         read_manifest(bundle_copy)
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "../outside.onnx", "sub/../../outside.onnx"])
+def test_a_file_path_outside_the_bundle_is_refused(bundle_copy, path):
+    raw = json.loads((bundle_copy / MANIFEST_NAME).read_text())
+    raw["files"]["fusion"]["path"] = path
+    _edit(bundle_copy, files=raw["files"])
+    with pytest.raises(BundleError, match="inside the bundle"):
+        read_manifest(bundle_copy)
+
+
+def test_a_link_that_leads_out_of_the_bundle_is_refused(bundle_copy, tmp_path):
+    outside = tmp_path / "elsewhere.onnx"
+    outside.write_bytes((bundle_copy / "fusion.onnx").read_bytes())
+    (bundle_copy / "fusion.onnx").unlink()
+    (bundle_copy / "fusion.onnx").symlink_to(outside)
+    with pytest.raises(BundleError, match="leads outside the bundle"):
+        read_manifest(bundle_copy)
+
+
+@pytest.mark.parametrize("section, key, value", [("preprocessing", "num_frames", 0), ("preprocessing", "sample_rate", -1),
+                                                 ("preprocessing", "clip_seconds", "2"), ("dims", "llm_width", 0)])
+def test_numbers_out_of_range_are_refused_by_name(bundle_copy, section, key, value):
+    raw = json.loads((bundle_copy / MANIFEST_NAME).read_text())
+    _edit(bundle_copy, **{section: dict(raw[section], **{key: value})})
+    with pytest.raises(BundleError, match=f"{section}.{key}"):
+        read_manifest(bundle_copy)
+
+
+def test_an_unlisted_file_such_as_external_data_is_refused(bundle_copy):
+    (bundle_copy / "README.md").write_text("notes for people are fine")
+    read_manifest(bundle_copy)
+    (bundle_copy / "vision.onnx.data").write_bytes(b"\0" * 64)
+    with pytest.raises(BundleError, match="vision.onnx.data"):
+        read_manifest(bundle_copy)
+
+
+def test_engines_are_checked_against_their_list(tmp_path):
+    from runtime.manifest import check_engines
+
+    engine = tmp_path / "vision.fp16.engine"
+    engine.write_bytes(b"engine bytes")
+    with pytest.raises(BundleError, match="engines.json"):
+        check_engines(tmp_path, [engine])
+    from quant.tensorrt import record_engines
+
+    record_engines(tmp_path, [engine])
+    check_engines(tmp_path, [engine])
+    engine.write_bytes(b"engine bytez")
+    with pytest.raises(BundleError, match="damaged or was replaced"):
+        check_engines(tmp_path, [engine])

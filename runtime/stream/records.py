@@ -1,0 +1,67 @@
+"""The one thread that writes a stream's records. A reader that goes away (`| head -2`) is a normal end: the
+stream stops, nothing more is written, and the process exits 0 without a traceback, as `yes | head` does."""
+
+from __future__ import annotations
+
+import os
+import queue
+import sys
+import threading
+
+_END = object()
+
+
+class RecordWriter:
+    def __init__(self, writer, on_closed=None):
+        self.writer = writer
+        self.on_closed = on_closed
+        self.closed = False  # the output's reader has gone
+        self._queue: queue.Queue = queue.Queue(maxsize=1024)
+        self._thread = threading.Thread(target=self._run, daemon=True, name="records")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def write(self, record: dict) -> None:
+        if not self.closed:
+            self._put(("window", record))
+
+    def summary(self, summary: dict) -> None:
+        if not self.closed:
+            self._put(("summary", summary))
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Write what is queued, then stop the thread (unstarted: write it here)."""
+        if not self._thread.is_alive() and self._thread.ident is None:
+            self._thread.start()
+        self._put(_END)
+        self._thread.join(timeout)
+
+    def _put(self, item) -> None:
+        while True:
+            try:
+                self._queue.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                if self.closed or not self._thread.is_alive():
+                    return
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not _END:
+            if self.closed:
+                continue
+            kind, record = item
+            try:
+                (self.writer.window if kind == "window" else self.writer.summary)(record)
+            except (OSError, ValueError) as err:  # EPIPE; ValueError: the stream was closed under us
+                self._closed(err)
+
+    def _closed(self, err) -> None:
+        self.closed = True
+        try:  # Python would report the broken pipe again when it flushes stdout at exit
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        if self.on_closed:
+            self.on_closed()
