@@ -32,7 +32,7 @@ _PLACEHOLDER_RE = re.compile("(" + "|".join(re.escape(p) for p in PLACEHOLDERS) 
 # placeholders (each would forge prompt structure), and control characters.
 _FORGERY_RE = re.compile(r"###|</?(?:Subtitle|Video|Audio|Multi)>|\{(?:subtitle|question)\}|<[A-Za-z]+Here>", re.I)
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-MAX_SUBTITLE_CHARS = 4000  # far beyond an utterance; the context decides the rest (runtime/answer.py)
+MAX_SUBTITLE_CHARS = 20_000  # bounds the work on a pasted book; the context decides the rest (runtime/answer.py)
 
 
 def sanitize_subtitle(text: str, max_chars: int = MAX_SUBTITLE_CHARS) -> str:

@@ -192,7 +192,9 @@ class Reader(threading.Thread):
         if not streams:
             return offset
         resampler, audio_format, audio_t = None, None, None
-        t0 = None
+        shift: dict[int, float] = {}  # per stream: added to its raw time → seconds since this pass began
+        prev: dict[int, float] = {}  # per stream: its last time on the timeline
+        jumps: dict[int, int] = {}
         last = offset
         wall0 = time.monotonic()
         frame_dur = 1.0 / float(video.average_rate or 25) if video is not None else 0.0
@@ -208,13 +210,7 @@ class Reader(threading.Thread):
                 for frame in decoded:
                     if frame.time is None or self.retired:
                         continue
-                    if t0 is None:
-                        t0 = frame.time
-                    t = offset + frame.time - t0
-                    if t > last + JUMP_S or t < last - JUMP_S:  # a discontinuity: go on from where time was
-                        self.stats.discontinuities += 1
-                        t0 += t - last
-                        t = last
+                    t = self._timeline(packet.stream.index, frame.time, offset, last, shift, prev, jumps)
                     if self.spec.realtime:
                         delay = wall0 + (t - offset) - time.monotonic()
                         if delay > 0:
@@ -244,6 +240,24 @@ class Reader(threading.Thread):
             self.stats.corrupt_packets += 1
             self.stats.error = str(err)
         return last
+
+
+    def _timeline(self, stream: int, raw: float, offset: float, last: float, shift: dict, prev: dict, jumps: dict) -> float:
+        """A stream's raw time on the reader's timeline. Streams of a container share one origin unless a stream
+        starts far from the others (a wrapped MPEG-TS clock); a jump of more than JUMP_S within a stream is a
+        discontinuity: that stream goes on from where it was, so nothing is scheduled for the time it skipped."""
+        if stream not in shift:
+            first = next(iter(shift.values()), None)
+            aligned = first is not None and abs(raw + first - (last - offset)) <= JUMP_S
+            shift[stream] = first if aligned else (last - offset) - raw
+        t = offset + raw + shift[stream]
+        if stream in prev and abs(t - prev[stream]) > JUMP_S:
+            jumps[stream] = jumps.get(stream, 0) + 1
+            self.stats.discontinuities = max(self.stats.discontinuities, jumps[stream])
+            shift[stream] += prev[stream] - t
+            t = prev[stream]
+        prev[stream] = t
+        return t
 
 
 def _bounded(frame):

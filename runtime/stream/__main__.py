@@ -24,7 +24,7 @@ from runtime.errors import EdgeError
 from runtime.outputs import JsonLines, Readable
 from runtime.pipeline import Pipeline, RuntimeOptions
 from runtime.answer import fit_subtitle
-from runtime.prompt import sanitize_subtitle
+from runtime.prompt import MAX_SUBTITLE_CHARS, sanitize_subtitle
 from runtime.task import TASKS, get_task
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -177,13 +177,14 @@ def main(argv=None) -> int:
     if pipeline.manifest.weights == "random":
         print(f"warning: {args.bundle} was exported with random weights (a pipeline or latency test): "
               "its answers mean nothing", file=sys.stderr)
+    given = " ".join(args.subtitle.split())
     args.subtitle = sanitize_subtitle(args.subtitle)
     fitted, cut = fit_subtitle(pipeline.llm, pipeline.manifest.prompt, args.subtitle, task)
-    if cut:
-        print(f"warning: the subtitle was cut from {len(args.subtitle.split())} to {len(fitted.split())} words to fit "
+    if cut or len(given) > MAX_SUBTITLE_CHARS:
+        print(f"warning: the subtitle was cut from {len(given.split())} to {len(fitted.split())} words to fit "
               f"the context of {pipeline.llm.n_ctx} positions with a {task.max_new_tokens}-token answer (--ctx)",
               file=sys.stderr)
-        args.subtitle = fitted
+    args.subtitle = fitted
     if args.clip:
         return run_clips(pipeline, args, task, writer)
 
