@@ -136,8 +136,10 @@ class Reader(threading.Thread):
         self._container = open_container(spec)  # open now, so a bad input fails before any thread starts
         self.has_video = bool(self._container.streams.video) and self.on_frame is not None
         self.has_audio = bool(self._container.streams.audio) and self.on_audio is not None
+        self.last_item = time.monotonic()  # the watchdog counts from here: opening may wait for the first data
 
     def run(self) -> None:
+        self.last_item = time.monotonic()
         offset = self.position  # added on each loop / reconnect so time never goes backwards
         container = self._container
         backoff = 0.5

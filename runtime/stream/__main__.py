@@ -181,7 +181,7 @@ def main(argv=None) -> int:
     args.subtitle = sanitize_subtitle(args.subtitle)
     fitted, cut = fit_subtitle(pipeline.llm, pipeline.manifest.prompt, args.subtitle, task)
     if cut or len(given) > MAX_SUBTITLE_CHARS:
-        print(f"warning: the subtitle was cut from {len(given.split())} to {len(fitted.split())} words to fit "
+        print(f"warning: the subtitle was cut from {len(given):,} to {len(fitted):,} characters to fit "
               f"the context of {pipeline.llm.n_ctx} positions with a {task.max_new_tokens}-token answer (--ctx)",
               file=sys.stderr)
     args.subtitle = fitted
