@@ -3,16 +3,22 @@ runs them: eager modules, KV-cached greedy decoding), per stage, with peak memor
 limit of LLM decoding on this machine.
 
     python -m benchmarks.latency --shapes tiny --out results/latency-tiny
-    python -m benchmarks.latency --shapes qwen2.5-0.5b --llm-types F16,Q8_0,Q4_K_M --out results/latency-0.5b
+    python -m benchmarks.latency --shapes qwen2.5-0.5b --llm-types F16,Q8_0,Q4_K_M --encoders fp32,int8-dynamic --out R
     python -m benchmarks.latency --bundle B --out results/latency-B            # runtime only
 
 Each path runs in its own process (so its peak RSS is its own) over the same clip: warm-up, then repeated
-windows; p50 / p95 per stage. Decoding generates a fixed number of tokens (eos ignored) on both sides.
+windows; p50 / p95 per stage. Decoding generates a fixed number of tokens (eos ignored) on both sides. The
+references are PyTorch fp32 eager (`pytorch-reference`) and, on a CPU with bf16 units or a GPU, PyTorch with
+bf16 autocast (`pytorch-bf16`, fp16 on CUDA). The runtime's prefill is measured cold (the whole prompt) and
+warm (the static start of the prompt kept in KV, as the stream runs). Every encoder variant's features on the
+clip (decoded frames, espeak-ng speech when installed) are compared with fp32's (cosine); GFLOP/s are the
+encoders' counted FLOPs over their time, against the fp32 and INT8 GEMM peaks measured here.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -26,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-STAGES = ("decode", "face", "preprocess", "vision", "audio", "fusion", "llm_prefill", "llm_decode_per_token", "end_to_end")
+STAGES = ("decode", "face", "preprocess", "vision", "audio", "fusion", "llm_prefill", "llm_prefill_warm", "llm_decode_per_token", "end_to_end")
 
 
 def percentiles(samples: dict[str, list[float]]) -> dict[str, dict[str, float]]:
@@ -80,30 +86,40 @@ def _record(timings: dict, watch, extra: dict) -> None:
 def run_runtime(spec: dict) -> dict:
     from runtime.answer import prompt_pieces
     from runtime.encode import encode
+    from runtime.manifest import variant_role
     from runtime.pipeline import Pipeline, RuntimeOptions
     from runtime.task import TASKS
     from runtime.timing import Stopwatch
 
+    encoders = spec.get("encoders", "fp32")
     pipeline = Pipeline(spec["bundle"], RuntimeOptions(threads=spec["threads"], llm_variant=spec.get("llm_variant", ""),
-                                                       encoder_variant="fp32", backend=spec["backend"],
+                                                       encoder_variant=encoders, backend=spec["backend"],
                                                        n_ctx=1024, verify_hashes=False))
-    prep, prompt = pipeline.manifest.preprocessing, pipeline.manifest.prompt
+    prep, prompt, llm = pipeline.manifest.preprocessing, pipeline.manifest.prompt, pipeline.llm
     timings = {s: [] for s in STAGES}
     for i in range(spec["warmup"] + spec["repeats"]):
         watch = Stopwatch()
-        fused = encode(pipeline.encoders, _encoder_inputs(spec["clip"], prep, watch), watch).fused
-        pipeline.llm.reset()
-        logits = pipeline.llm.feed(prompt_pieces(pipeline.llm, prompt, fused, spec["subtitle"], TASKS["labels"].question))
+        features = encode(pipeline.encoders, _encoder_inputs(spec["clip"], prep, watch), watch)
+        pieces = prompt_pieces(llm, prompt, features.fused, spec["subtitle"], TASKS["labels"].question)
+        llm.reset()
+        logits = llm.feed(llm._one_batch(pieces))  # cold: the whole prompt
         watch.lap("llm_prefill")
         for _ in range(spec["tokens"]):
-            logits = pipeline.llm.feed([[int(np.argmax(logits))]])
+            logits = llm.feed([[int(np.argmax(logits))]])
         per_token = watch.lap("llm_decode") / spec["tokens"]
+        llm._reuse_prefix(pieces)  # the static start of the prompt into KV, as the stream keeps it
+        warm = Stopwatch()  # warm prefill: the rest of the prompt only (not part of end_to_end)
+        llm.feed(llm._one_batch(llm._reuse_prefix(pieces)))
         if i >= spec["warmup"]:
-            _record(timings, watch, {"llm_decode_per_token": per_token})
+            _record(timings, watch, {"llm_decode_per_token": per_token, "llm_prefill_warm": warm.total_ms()})
+    if spec.get("features_out"):
+        np.savez(spec["features_out"], face=features.face, audio=features.audio, fused=features.fused)
     files = pipeline.manifest.files
-    roles = ("vision", "audio", "fusion", "llm" if not spec.get("llm_variant") else f"llm@{spec['llm_variant']}")
+    roles = [variant_role(b, encoders) for b in ("vision", "audio", "fusion")]
+    roles.append(variant_role("llm", spec.get("llm_variant")))
     return {"timings": timings, "peak_rss_mb": peak_rss_mb(), "model_bytes": sum(files[r].bytes for r in roles),
-            "llm_bytes": files[roles[-1]].bytes, "providers": pipeline.encoders.providers}
+            "encoder_bytes": sum(files[r].bytes for r in roles[:3]), "llm_bytes": files[roles[-1]].bytes,
+            "providers": pipeline.encoders.providers}
 
 
 def run_reference(spec: dict) -> dict:
@@ -117,7 +133,19 @@ def run_reference(spec: dict) -> dict:
     model = load_checkpoint(spec["checkpoint"]).eval()
     prep = model.cfg.preprocessing
     timings = {s: [] for s in STAGES}
-    with torch.no_grad():
+    low = spec.get("autocast")  # "bf16" (CPU) / "fp16" (CUDA): the one line a PyTorch user would flip
+    precision = torch.autocast("cpu", dtype=torch.bfloat16) if low == "bf16" else contextlib.nullcontext()
+    flops = {}
+    if spec.get("count_flops"):
+        from torch.utils.flop_counter import FlopCounterMode
+
+        inputs = _encoder_inputs(spec["clip"], prep, Stopwatch())
+        with torch.no_grad():
+            for name, module, x in (("vision", model.vision, inputs.pixels), ("audio", model.audio, inputs.clips)):
+                with FlopCounterMode(display=False) as counter:
+                    module(torch.from_numpy(x))
+                flops[name] = counter.get_total_flops()
+    with torch.no_grad(), precision:
         for i in range(spec["warmup"] + spec["repeats"]):
             watch = Stopwatch()
             inputs = _encoder_inputs(spec["clip"], prep, watch)
@@ -137,7 +165,7 @@ def run_reference(spec: dict) -> dict:
             if i >= spec["warmup"]:
                 _record(timings, watch, {"llm_decode_per_token": per_token})
     nbytes = sum(p.numel() * p.element_size() for p in model.parameters())
-    return {"timings": timings, "peak_rss_mb": peak_rss_mb(), "model_bytes": nbytes}
+    return {"timings": timings, "peak_rss_mb": peak_rss_mb(), "model_bytes": nbytes, "flops": flops}
 
 
 def _worker(argv: list[str]) -> int:
@@ -157,7 +185,8 @@ def _spawn(spec: dict) -> dict:
 
 # --- building the weights, running, reporting -----------------------------------------------------
 
-def prepare(shapes: str | None, checkpoint: str | None, workdir: Path, llm_types: list[str]) -> tuple[str | None, str]:
+def prepare(shapes: str | None, checkpoint: str | None, workdir: Path, llm_types: list[str], encoders: list[str],
+            clip: str) -> tuple[str | None, str]:
     """→ (checkpoint for the reference, bundle for the runtime), the same weights on both sides."""
     from export.bundle import export_bundle
     from quant.gguf import quantize_gguf
@@ -178,45 +207,139 @@ def prepare(shapes: str | None, checkpoint: str | None, workdir: Path, llm_types
     quantized = [t for t in llm_types if t.upper() not in ("F16",)]
     if quantized:
         quantize_gguf(bundle, quantized)
+    variants = [v for v in encoders if v != "fp32"]
+    if variants:
+        from quant.onnx import quantize_onnx
+
+        calibration = workdir / "calibration"
+        calibration.mkdir(exist_ok=True)
+        (calibration / Path(clip).name).write_bytes(Path(clip).read_bytes())
+        quantize_onnx(bundle, variants, str(calibration))
     return checkpoint, str(bundle)
 
 
+def speech_clip(workdir: Path) -> str:
+    """A 4 s talking-face clip whose audio is real speech (espeak-ng) when it is installed, else a voiced tone."""
+    from train.synth import write_clip
+
+    waveform = None
+    try:
+        wav = workdir / "speech.wav"
+        subprocess.run(["espeak-ng", "-s", "150", "-w", str(wav), "Honestly, I did not expect you to come back so soon."],
+                       check=True, capture_output=True)
+        from runtime.media import read_audio
+
+        voice, _ = read_audio(wav, 16000)
+        waveform = np.zeros(64000, np.float32)
+        waveform[4000:4000 + min(voice.size, 60000)] = voice[:60000]
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return str(write_clip(workdir / "clip.mp4", seconds=4.0, size=(320, 240), seed=1, waveform=waveform))
+
+
+def gemm_peaks(threads: int) -> dict:
+    """Measured GEMM peaks of this machine: fp32 (PyTorch / oneDNN) and INT8 (ONNX Runtime's MatMulInteger), GFLOP/s
+    and GOP/s at a size like the encoders' (1024-wide layers over a few thousand rows)."""
+    out = {}
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+        a, b = torch.randn(2048, 1024), torch.randn(1024, 4096)
+        for _ in range(3):
+            a @ b
+        t = time.perf_counter()
+        for _ in range(10):
+            a @ b
+        out["fp32_gflops"] = 10 * 2 * 2048 * 1024 * 4096 / (time.perf_counter() - t) / 1e9
+    except ImportError:
+        pass
+    try:
+        import onnx
+        import onnxruntime as ort
+        from onnx import TensorProto, helper
+
+        graph = helper.make_graph([helper.make_node("MatMulInteger", ["a", "b"], ["y"])], "g",
+                                  [helper.make_tensor_value_info("a", TensorProto.UINT8, [2048, 1024]),
+                                   helper.make_tensor_value_info("b", TensorProto.INT8, [1024, 4096])],
+                                  [helper.make_tensor_value_info("y", TensorProto.INT32, [2048, 4096])])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        feeds = {"a": np.random.randint(0, 255, (2048, 1024), np.uint8), "b": np.random.randint(-127, 127, (1024, 4096), np.int8)}
+        for _ in range(3):
+            session.run(None, feeds)
+        t = time.perf_counter()
+        for _ in range(10):
+            session.run(None, feeds)
+        out["int8_gops"] = 10 * 2 * 2048 * 1024 * 4096 / (time.perf_counter() - t) / 1e9
+        del onnx
+    except ImportError:
+        pass
+    return out
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.reshape(len(a), -1).astype(np.float64), b.reshape(len(b), -1).astype(np.float64)
+    return float(((a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1) + 1e-12)).mean())
+
+
 def machine() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    from quant.cpu import cpu as cpu_info
+
+    info = cpu_info()
+    cpu = info["model"]
     versions = {}
     for dist in ("affectgpt-edge", "torch", "onnxruntime", "llama-cpp-python", "transformers"):
         try:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "versions": versions}
+    return {"cpu": cpu, "features": info["features"], "cores": os.cpu_count(), "python": platform.python_version(),
+            "versions": versions}
 
 
 def report(results: dict, out: Path, meta: dict) -> str:
     out.mkdir(parents=True, exist_ok=True)
-    lines = [f"# Latency — {meta['shapes']} on {meta['machine']['cpu']} ({meta['machine']['cores']} cores, "
-             f"{meta['threads']} threads), {meta['tokens']} generated tokens, {meta['repeats']} windows", "",
-             "| path | " + " | ".join(f"{s} p50 / p95 ms" for s in STAGES) + " | peak RSS MB | model MB |",
+    m = meta["machine"]
+    lines = [f"# Latency — {meta['shapes']} on {m['cpu']} ({m['cores']} cores, {meta['threads']} threads; "
+             f"{', '.join(m.get('features', [])) or 'no SIMD features read'}), {meta['tokens']} generated tokens, "
+             f"{meta['repeats']} windows", "",
+             "| path | " + " | ".join(STAGES[:-1]) + " | end to end p50 / p95 | peak RSS MB | model MB |",
              "|---|" + "---|" * (len(STAGES) + 2)]
     for name, r in results.items():
-        cells = [f"{r['stats'][s]['p50']:.1f} / {r['stats'][s]['p95']:.1f}" if s in r["stats"] else "" for s in STAGES]
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {r['peak_rss_mb']:.0f} | {r['model_bytes'] / 1e6:.1f} |")
-    lines.append("")
-    ref = results.get("pytorch-reference")
+        st = r["stats"]
+        cells = [f"{st[s]['p50']:.1f}" if s in st else "" for s in STAGES[:-1]]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {st['end_to_end']['p50']:.0f} / {st['end_to_end']['p95']:.0f}"
+                     f" | {r['peak_rss_mb']:.0f} | {r['model_bytes'] / 1e6:.1f} |")
+    lines += ["", "All times are p50 ms per window. " + ("Prefill warm: the static start of the prompt kept in KV, as the "
+              "stream runs; end to end counts the cold prefill." if any("llm_prefill_warm" in r["stats"] for r in results.values()) else "")]
+    refs = {k: results[k] for k in ("pytorch-reference", "pytorch-bf16") if k in results}
     for name, r in results.items():
-        if name == "pytorch-reference":
+        if name in refs:
             continue
-        if ref:
-            e2e = ref["stats"]["end_to_end"]["p50"] / r["stats"]["end_to_end"]["p50"]
-            rss = r["peak_rss_mb"] / ref["peak_rss_mb"]
-            lines.append(f"- **{name}**: end to end {e2e:.2f}× faster than the PyTorch reference; peak RSS "
-                         f"{rss:.2f}× the reference's")
+        ratios = [f"{ref['stats']['end_to_end']['p50'] / r['stats']['end_to_end']['p50']:.2f}× faster than {k}, peak RSS "
+                  f"{r['peak_rss_mb'] / ref['peak_rss_mb']:.2f}× its" for k, ref in refs.items()]
+        if ratios:
+            lines.append(f"- **{name}**: end to end " + "; ".join(ratios))
         if "roofline" in r:
             rf = r["roofline"]
             lines.append(f"- **{name}** decode {rf['tokens_per_s']:.1f} tok/s = {100 * rf['fraction']:.0f} % of "
                          f"the bandwidth limit ({meta['bandwidth_gbs']:.1f} GB/s ÷ {rf['llm_mb']:.1f} MB = "
                          f"{rf['limit_tokens_per_s']:.1f} tok/s)")
+    ladder = meta.get("encoder_ladder")
+    if ladder:
+        peaks = meta.get("peaks", {})
+        lines += ["", f"Encoder ladder (the clip's decoded frames and speech; measured peaks: fp32 GEMM "
+                      f"{peaks.get('fp32_gflops', float('nan')):.0f} GFLOP/s, INT8 GEMM {peaks.get('int8_gops', float('nan')):.0f} GOP/s)", "",
+                  "| encoders | vision ms | audio ms | cos vision | cos audio | cos fused | MB | vision GFLOP/s (of peak) | audio GFLOP/s (of peak) |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for row in ladder:
+            lines.append(f"| {row['encoders']} | {row['vision_ms']:.0f} | {row['audio_ms']:.0f} | {row['cos_vision']:.5f} | "
+                         f"{row['cos_audio']:.5f} | {row['cos_fused']:.5f} | {row['mb']:.0f} | "
+                         f"{row['vision_gflops']:.0f} ({100 * row['vision_of_peak']:.0f} %) | "
+                         f"{row['audio_gflops']:.0f} ({100 * row['audio_of_peak']:.0f} %) |")
     text = "\n".join(lines)
     (out / "latency.md").write_text(text + "\n")
     (out / "latency.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
@@ -262,41 +385,49 @@ def main(argv=None) -> int:
     src.add_argument("--checkpoint")
     src.add_argument("--bundle", help="runtime only (a bundle holds no PyTorch weights)")
     ap.add_argument("--llm-types", default="F16", help="GGUF types for the runtime, e.g. F16,Q8_0,Q4_K_M")
+    ap.add_argument("--encoders", default="fp32,int8-dynamic",
+                    help="encoder variants for the runtime, e.g. fp32,int8-dynamic,int8-static (default fp32,int8-dynamic)")
     ap.add_argument("--backends", default="ort-cpu", help="comma-separated encoder backends")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--tokens", type=int, default=20, help="generated tokens per window (eos ignored)")
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--subtitle", default="I can't believe you did that again.")
-    ap.add_argument("--clip", help="media file (default: a synthetic 4 s talking-face clip)")
+    ap.add_argument("--clip", help="media file (default: a 4 s talking-face clip with espeak-ng speech)")
+    ap.add_argument("--no-bf16", action="store_true", help="leave out the pytorch-bf16 reference")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
 
     from tqdm import tqdm
 
-    workdir = Path(tempfile.mkdtemp(prefix="affectgpt-latency-"))
-    clip = args.clip
-    if clip is None:
-        from train.synth import write_clip
+    from quant.cpu import has_bf16
 
-        clip = str(write_clip(workdir / "clip.mp4", seconds=4.0, size=(320, 240), seed=1))
+    workdir = Path(tempfile.mkdtemp(prefix="affectgpt-latency-"))
+    clip = args.clip or speech_clip(workdir)
     llm_types = [t.strip().upper() for t in args.llm_types.split(",") if t.strip()]
+    encoders = [e.strip() for e in args.encoders.split(",") if e.strip()]
     if args.bundle:
         checkpoint, bundle = None, args.bundle
     else:
         print("building the weights and the bundle ...", file=sys.stderr)
-        checkpoint, bundle = prepare(args.shapes, args.checkpoint, workdir, llm_types)
+        checkpoint, bundle = prepare(args.shapes, args.checkpoint, workdir, llm_types, encoders, clip)
     base = {"clip": clip, "threads": args.threads, "tokens": args.tokens, "warmup": args.warmup,
             "repeats": args.repeats, "subtitle": args.subtitle}
     runs = {}
     if checkpoint:
-        runs["pytorch-reference"] = {**base, "path": "reference", "checkpoint": checkpoint}
+        runs["pytorch-reference"] = {**base, "path": "reference", "checkpoint": checkpoint, "count_flops": True}
+        if has_bf16() and not args.no_bf16:
+            runs["pytorch-bf16"] = {**base, "path": "reference", "checkpoint": checkpoint, "autocast": "bf16"}
+    features = {}
     for backend in [b for b in args.backends.split(",") if b]:
-        for t in llm_types:
-            variant = "" if t == "F16" else t.lower()
-            runs[f"runtime {backend} {t}"] = {**base, "path": "runtime", "bundle": bundle, "backend": backend,
-                                              "llm_variant": variant}
+        for enc in encoders:
+            for t in llm_types:
+                name = f"runtime {backend} {enc} {t}"
+                features[name] = str(workdir / f"features-{len(features)}.npz")
+                runs[name] = {**base, "path": "runtime", "bundle": bundle, "backend": backend, "encoders": enc,
+                              "llm_variant": "" if t == "F16" else t.lower(), "features_out": features[name]}
     bandwidth = memory_bandwidth_gbs(args.threads)
+    peaks = gemm_peaks(args.threads)
     results = {}
     for name, spec in tqdm(runs.items(), desc="paths", file=sys.stderr):
         r = _spawn(spec)
@@ -308,9 +439,37 @@ def main(argv=None) -> int:
                              "llm_mb": r["llm_bytes"] / 1e6}
         results[name] = r
     meta = {"shapes": args.shapes or args.checkpoint or args.bundle, "threads": args.threads, "tokens": args.tokens,
-            "repeats": args.repeats, "bandwidth_gbs": bandwidth, "machine": machine()}
+            "repeats": args.repeats, "bandwidth_gbs": bandwidth, "peaks": peaks, "machine": machine(),
+            "encoder_ladder": encoder_ladder(results, features, encoders, peaks)}
     print(report(results, Path(args.out), meta))
     return 0
+
+
+def encoder_ladder(results: dict, features: dict, encoders: list[str], peaks: dict) -> list[dict]:
+    """Per encoder variant (its first runtime path): time, cosine of its features to fp32's, MB, GFLOP/s."""
+    flops = results.get("pytorch-reference", {}).get("flops", {})
+    first = {}
+    for name in features:
+        enc = name.split()[2]  # "runtime BACKEND ENCODERS LLM"
+        first.setdefault(enc, name)
+    if "fp32" not in first:
+        return []
+    ref = np.load(features[first["fp32"]])
+    rows = []
+    for enc in encoders:
+        if enc not in first:
+            continue
+        name = first[enc]
+        got, st = np.load(features[name]), results[name]["stats"]
+        peak = peaks.get("int8_gops" if enc.startswith("int8") else "fp32_gflops", float("nan"))
+        vision_gflops = flops.get("vision", 0) / st["vision"]["p50"] / 1e6 if flops else float("nan")
+        audio_gflops = flops.get("audio", 0) / st["audio"]["p50"] / 1e6 if flops else float("nan")
+        rows.append({"encoders": enc, "vision_ms": st["vision"]["p50"], "audio_ms": st["audio"]["p50"],
+                     "cos_vision": cosine(got["face"], ref["face"]), "cos_audio": cosine(got["audio"], ref["audio"]),
+                     "cos_fused": cosine(got["fused"], ref["fused"]), "mb": results[name]["encoder_bytes"] / 1e6,
+                     "vision_gflops": vision_gflops, "audio_gflops": audio_gflops,
+                     "vision_of_peak": vision_gflops / peak, "audio_of_peak": audio_gflops / peak})
+    return rows
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """Encoder and fusion precisions: fp16, INT8 dynamic and INT8 static (QDQ, calibrated on real clips).
 
-INT8 weights are unsigned: signed INT8 saturates in the u8s8 kernels of CPUs without VNNI (AVX2), which
-cost the fusion ~40 % error where unsigned weights cost 2–4 %.
+INT8 dynamic weights follow the CPU that quantizes (quantize where you deploy, or pass `signed=`): with VNNI
+(AVX512-VNNI, AVX-VNNI, AMX, Arm dot product) signed per-channel weights, which its s8 kernels multiply exactly;
+without it unsigned per-tensor weights, since signed INT8 saturates in the u8s8 kernels of plain AVX2 (it cost
+the fusion ~40 % error where unsigned weights cost 2–4 %). Static QDQ stays unsigned.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from quant.cpu import has_vnni
 from quant.errors import QuantError
 from runtime.atomic import atomic_file
 from runtime.encode import encode, encoder_inputs
@@ -62,14 +65,14 @@ class _Reader:
         return next(self.feeds, None)
 
 
-def convert(src: Path, dst: Path, variant: str, feeds=None) -> None:
+def convert(src: Path, dst: Path, variant: str, feeds=None, signed: bool | None = None) -> None:
     if variant not in ONNX_VARIANTS:
         raise QuantError(f"unknown ONNX variant {variant!r}; choose from {', '.join(ONNX_VARIANTS)}")
     with atomic_file(dst) as tmp:
-        _convert(src, tmp, variant, feeds)
+        _convert(src, tmp, variant, feeds, has_vnni() if signed is None else signed)
 
 
-def _convert(src: Path, tmp: Path, variant: str, feeds) -> None:
+def _convert(src: Path, tmp: Path, variant: str, feeds, signed: bool) -> None:
     if variant == "fp16":
         import onnx
         from onnxruntime.transformers.float16 import convert_float_to_float16
@@ -79,7 +82,8 @@ def _convert(src: Path, tmp: Path, variant: str, feeds) -> None:
     elif variant == "int8-dynamic":
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        quantize_dynamic(str(src), str(tmp), weight_type=QuantType.QUInt8, op_types_to_quantize=QUANTIZED_OPS)
+        quantize_dynamic(str(src), str(tmp), weight_type=QuantType.QInt8 if signed else QuantType.QUInt8,
+                         per_channel=signed, op_types_to_quantize=QUANTIZED_OPS)
     elif variant == "int8-static":
         from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 

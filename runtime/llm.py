@@ -3,6 +3,10 @@ embedding rows in order, decoded greedily.
 
 This is the one embedding boundary of the system: everything before it produces rows of the LLM's width,
 everything after it is ordinary decoding. The stage knows nothing about video or audio.
+
+Prefill goes as one batch: the text between the fused rows is turned into rows of the GGUF's own token table
+(dequantized as llama.cpp's get_rows does), so the whole prompt is one `llama_decode` — each call streams every
+weight once, so six small calls cost six times the weight reads of one.
 """
 
 from __future__ import annotations
@@ -37,6 +41,51 @@ class LLMError(EdgeError):
     pass
 
 
+# Architectures whose token inputs go into the first layer as they are (Gemma scales them by √n_embd inside its
+# token path only, so rows taken from its table would need that factor).
+UNSCALED_INPUTS = ("qwen2", "llama", "qwen3", "mistral")
+
+
+class TokenTable:
+    """Rows of a GGUF's token-embedding table for given ids, dequantized on demand with gguf-py (the file is
+    memory-mapped: only the rows used are read). None-returning `open` when it cannot serve (no gguf package, a
+    scaled-input architecture)."""
+
+    def __init__(self, tensor, scale: float = 1.0):
+        self.tensor = tensor
+        self.scale = scale
+        self._rows: dict[int, np.ndarray] = {}  # the prompt's fixed words recur every window
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> "TokenTable | None":
+        try:
+            from gguf import GGUFReader
+        except ImportError:
+            return None
+        reader = GGUFReader(os.fspath(path))
+        arch = reader.fields.get("general.architecture")
+        arch = bytes(arch.parts[-1]).decode() if arch is not None else ""
+        tensor = next((t for t in reader.tensors if t.name == "token_embd.weight"), None)
+        if tensor is None or arch not in UNSCALED_INPUTS:
+            return None
+        return cls(tensor)
+
+    def rows(self, ids: Sequence[int]) -> np.ndarray:
+        missing = sorted({int(i) for i in ids} - self._rows.keys())
+        if missing:
+            from gguf import GGMLQuantizationType
+            from gguf.quants import dequantize
+
+            raw = self.tensor.data[missing]
+            kind = GGMLQuantizationType(self.tensor.tensor_type)
+            values = raw.astype(np.float32) if kind in (GGMLQuantizationType.F32, GGMLQuantizationType.F16) \
+                else dequantize(raw, kind)
+            if len(self._rows) > 50_000:  # bounded: a long stream of new words never grows it without end
+                self._rows.clear()
+            self._rows.update(zip(missing, np.asarray(values, np.float32).reshape(len(missing), -1)))
+        return np.stack([self._rows[int(i)] for i in ids])
+
+
 @dataclass
 class Generation:
     ids: list[int]
@@ -51,7 +100,7 @@ class LLM:
     """One GGUF model and one context. Not thread-safe: one window at a time."""
 
     def __init__(self, path: str | os.PathLike, n_ctx: int = 2048, n_batch: int = 512, n_threads: int | None = None,
-                 flash_attn: bool = True, kv_f32: bool = False, verbose: bool = False):
+                 flash_attn: bool = True, kv_f32: bool = False, verbose: bool = False, batch_prefill: bool = True):
         global _backend_ready
         if not verbose:
             quiet_llama_logs()
@@ -88,6 +137,9 @@ class LLM:
         self._embeds = llama_cpp.llama_batch_init(n_batch, self.n_embd, 1)
         self._pos = 0
         self._prefix: list[int] | None = None
+        self.table = TokenTable.open(path) if batch_prefill else None
+        if self.table is not None and self.table.tensor.shape[0] != self.n_embd:
+            self.table = None  # not the input width (a projected embedding): keep the piece-by-piece prefill
 
     def close(self) -> None:
         if getattr(self, "ctx", None):
@@ -188,7 +240,7 @@ class LLM:
         """
         pieces = [p for p in pieces if len(p)]
         t0 = time.perf_counter()
-        rest = self._reuse_prefix(pieces)
+        rest = self._one_batch(self._reuse_prefix(pieces))
         logits = self.feed(rest) if rest else None
         sampler = self._grammar_sampler(grammar) if grammar else None
         t1 = time.perf_counter()
@@ -216,6 +268,13 @@ class LLM:
         t2 = time.perf_counter()
         return Generation(ids, text_bytes.decode("utf-8", errors="replace"), sum(len(p) for p in pieces),
                           (t1 - t0) * 1e3, (t2 - t1) * 1e3, first_token_ms or 0.0)
+
+    def _one_batch(self, pieces: list) -> list:
+        """Token pieces turned into rows of the token table, and every piece joined into one embedding batch."""
+        if self.table is None or len(pieces) < 2:
+            return pieces
+        rows = [p if isinstance(p, np.ndarray) else self.table.rows(p) for p in pieces]
+        return [np.ascontiguousarray(np.concatenate(rows).astype(np.float32, copy=False))]
 
     def _reuse_prefix(self, pieces: list) -> list:
         """Keep the KV state of the first piece when it is the same token list as last time."""

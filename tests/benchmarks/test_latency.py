@@ -6,18 +6,28 @@ from tests.conftest import run_cli
 
 
 def test_latency_report_on_tiny_shapes(tmp_path):
-    result = run_cli("benchmarks.latency", "--shapes", "tiny", "--llm-types", "F16,Q4_K_M", "--repeats", "2",
-                     "--warmup", "1", "--tokens", "4", "--threads", "2", "--out", str(tmp_path), timeout=600)
+    from quant.cpu import has_bf16
+
+    result = run_cli("benchmarks.latency", "--shapes", "tiny", "--llm-types", "F16,Q4_K_M", "--encoders", "fp32,int8-dynamic",
+                     "--repeats", "2", "--warmup", "1", "--tokens", "4", "--threads", "2", "--out", str(tmp_path), timeout=600)
     assert result.returncode == 0, result.stderr
     data = json.loads((tmp_path / "latency.json").read_text())
     results = data["results"]
-    assert set(results) == {"pytorch-reference", "runtime ort-cpu F16", "runtime ort-cpu Q4_K_M"}
+    runtime = {f"runtime ort-cpu {e} {t}" for e in ("fp32", "int8-dynamic") for t in ("F16", "Q4_K_M")}
+    assert set(results) == {"pytorch-reference"} | runtime | ({"pytorch-bf16"} if has_bf16() else set())
     for name, r in results.items():
         assert {"vision", "audio", "fusion", "llm_prefill", "llm_decode_per_token", "end_to_end"} <= set(r["stats"])
         assert r["stats"]["end_to_end"]["n"] == 2 and r["peak_rss_mb"] > 0
-    assert results["runtime ort-cpu Q4_K_M"]["llm_bytes"] < results["runtime ort-cpu F16"]["llm_bytes"]
-    assert 0 < results["runtime ort-cpu F16"]["roofline"]["fraction"]
-    assert results["runtime ort-cpu F16"]["peak_rss_mb"] < results["pytorch-reference"]["peak_rss_mb"]
-    assert data["meta"]["bandwidth_gbs"] > 0.5
-    assert "faster than the PyTorch reference" in (tmp_path / "latency.md").read_text()
+    for name in runtime:
+        assert results[name]["stats"]["llm_prefill_warm"]["p50"] > 0
+    f16, q4 = results["runtime ort-cpu fp32 F16"], results["runtime ort-cpu fp32 Q4_K_M"]
+    assert q4["llm_bytes"] < f16["llm_bytes"] and 0 < f16["roofline"]["fraction"]
+    assert f16["peak_rss_mb"] < results["pytorch-reference"]["peak_rss_mb"]
+    assert data["meta"]["bandwidth_gbs"] > 0.5 and data["meta"]["peaks"]["fp32_gflops"] > 0
+    ladder = {row["encoders"]: row for row in data["meta"]["encoder_ladder"]}
+    assert ladder["fp32"]["cos_fused"] > 0.99999 and 0.9 < ladder["int8-dynamic"]["cos_fused"] <= 1.0
+    assert ladder["int8-dynamic"]["mb"] < ladder["fp32"]["mb"] and ladder["fp32"]["vision_gflops"] > 0
+    md = (tmp_path / "latency.md").read_text()
+    assert "faster than pytorch-reference" in md and "Encoder ladder" in md
+    assert any(flag in md for flag in ("avx2", "neon", "no SIMD"))
     assert (tmp_path / "latency.png").stat().st_size > 1000

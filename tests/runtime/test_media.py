@@ -30,3 +30,21 @@ def test_missing_and_corrupt_files_raise_media_error(tmp_path):
     bad.write_bytes(b"\x00\x01garbage" * 100)
     with pytest.raises(MediaError):
         read_clip(bad)
+
+
+def test_a_long_clip_keeps_only_the_audio_its_clips_use(tmp_path):
+    """--clip on a long recording: the samples the 8 clips take are decoded as always; the rest is never stored."""
+    from benchmarks.faults import write_media
+    from runtime.manifest import Preprocessing
+    from runtime.media import LONG_AUDIO_S, read_audio, read_clip_for
+    from runtime.preprocess import audio_clips, clip_spans
+
+    prep = Preprocessing(image_size=64)
+    path = write_media(tmp_path / "long.mp4", LONG_AUDIO_S + 10, LONG_AUDIO_S + 10, size=(32, 32), fps=2)
+    clip = read_clip_for(path, prep)
+    full, _ = read_audio(path, 16000, clip.duration_s)
+    np.testing.assert_array_equal(audio_clips(clip.waveform, prep), audio_clips(full, prep))
+    kept = np.zeros(clip.waveform.size, bool)
+    for start, end in clip_spans(clip.waveform.size, prep):
+        kept[start:end] = True
+    assert not clip.waveform[~kept].any() and full[~kept].any()  # the rest was never written
