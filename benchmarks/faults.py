@@ -363,7 +363,7 @@ def run_case(case: Case, work: Path, bundle: str | None = None) -> Result:
         args, extra = case.make(work)
     except Exception as err:  # noqa: BLE001 — a case whose input cannot be made is reported, not fatal
         return Result(case.name, False, None, 0, 0.0, 0.0, "", [f"could not make the input: {type(err).__name__}: {err}"])
-    from runtime.stream.__main__ import DEMO_BUNDLE
+    from runtime.api import DEMO_BUNDLE
 
     bundle = bundle or str(DEMO_BUNDLE)
     if extra.get("bundle"):

@@ -90,7 +90,7 @@ def main(argv=None) -> int:
     from runtime.pipeline import Pipeline, RuntimeOptions
     from runtime.sources import media_file
     from runtime.stream import Stream, StreamOptions
-    from runtime.stream.__main__ import DEMO_BUNDLE
+    from runtime.api import DEMO_BUNDLE
 
     bundle = args.bundle or str(DEMO_BUNDLE)
     video = args.video

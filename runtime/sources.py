@@ -120,13 +120,15 @@ class Reader(threading.Thread):
     """Decode one input until it ends (or `stop` is set); call on_frame(t, frame) / on_audio(t, samples)."""
 
     def __init__(self, spec: SourceSpec, on_frame: Callable | None, on_audio: Callable | None,
-                 stop: threading.Event, sample_rate: int = 16000, start_at: float = 0.0):
+                 stop: threading.Event, sample_rate: int = 16000, start_at: float = 0.0,
+                 on_raw_audio: Callable | None = None):
         super().__init__(daemon=True, name=f"reader:{spec.describe()}")
         self.spec = spec
         self.on_frame = on_frame if spec.video else None
         self.on_audio = on_audio if spec.audio else None
         self.stop = stop
         self.sample_rate = sample_rate
+        self.on_raw_audio = on_raw_audio  # (t, av.AudioFrame) as decoded, before resampling (annotated copies)
         self.stats = ReaderStats()
         self.last_item = time.monotonic()  # when the reader last handed something on (the stall watchdog reads it)
         self.items = 0
@@ -230,6 +232,8 @@ class Reader(threading.Thread):
                             self.stats.format_changes += audio_format is not None
                             resampler, audio_format = av.AudioResampler(format="fltp", layout=frame.layout.name,
                                                                         rate=self.sample_rate), key
+                        if self.on_raw_audio is not None:
+                            self.on_raw_audio(t, frame)
                         if audio_t is None or abs(t - audio_t) > 0.25:  # the first audio, or a real gap
                             audio_t = t
                         for out in resampler.resample(frame):  # a running sample clock: no seams between frames
@@ -262,10 +266,15 @@ class Reader(threading.Thread):
         return t
 
 
+def bounded_size(width: int, height: int) -> tuple[int, int]:
+    """The size a frame of width × height is reduced to: long side at most MAX_SIDE, even sides."""
+    if max(width, height) <= MAX_SIDE:
+        return width, height
+    scale = MAX_SIDE / max(width, height)
+    return max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
+
+
 def _bounded(frame):
     """A frame whose long side is at most MAX_SIDE (swscale, before it queues anywhere)."""
-    w, h = frame.width, frame.height
-    if max(w, h) <= MAX_SIDE:
-        return frame
-    scale = MAX_SIDE / max(w, h)
-    return frame.reformat(width=max(2, int(w * scale) // 2 * 2), height=max(2, int(h * scale) // 2 * 2))
+    size = bounded_size(frame.width, frame.height)
+    return frame if size == (frame.width, frame.height) else frame.reformat(width=size[0], height=size[1])

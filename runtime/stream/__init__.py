@@ -105,7 +105,8 @@ class Stream:
         self.fused_q: queue.Queue = queue.Queue(maxsize=1)
         self.cache = FeatureCache()
         self.profile = Profile()
-        self.records = RecordWriter(writer, on_closed=self.stop.set)
+        self.observers: list = []  # e.g. the dashboard, the annotated copy: see `observe`
+        self.records = RecordWriter(writer, on_closed=self.stop.set, observers=self.observers)
         self.counts = {"windows": 0, "answered": 0, "dropped": 0, "failed": 0, "silent": 0,
                        "without_audio": 0, "without_video": 0}
         self.first_result_s: float | None = None
@@ -113,7 +114,8 @@ class Stream:
 
     def open_inputs(self) -> None:
         """Open every input (raises SourceError with the reason); the windower follows what they carry."""
-        self.readers = [Reader(s, self._on_frame, self._on_audio, self.stop, self.prep.sample_rate) for s in self.specs]
+        self.readers = [Reader(s, self._on_frame, self._on_audio, self.stop, self.prep.sample_rate,
+                               on_raw_audio=self._on_raw_audio) for s in self.specs]
         has_video, has_audio = any(r.has_video for r in self.readers), any(r.has_audio for r in self.readers)
         if not (has_video or has_audio):
             raise SourceError("no input has a video or an audio stream")
@@ -121,9 +123,22 @@ class Stream:
 
     # --- capture side (reader threads) -------------------------------------------------------------
 
+    def observe(self, observer) -> None:
+        """Add an observer: any of `frame(t, av.VideoFrame)` and `raw_audio(t, av.AudioFrame)` (reader threads:
+        keep them short), `record(dict)` and `summary(dict)` (the writer thread, in output order)."""
+        self.observers.append(observer)
+
     def _on_frame(self, t: float, frame) -> None:
+        for observer in self.observers:
+            if hasattr(observer, "frame"):
+                observer.frame(t, frame)
         with self._lock:
             self._emit(self.windower.add_frame(t, frame))
+
+    def _on_raw_audio(self, t: float, frame) -> None:
+        for observer in self.observers:
+            if hasattr(observer, "raw_audio"):
+                observer.raw_audio(t, frame)
 
     def _on_audio(self, t: float, samples: np.ndarray) -> None:
         with self._lock:
@@ -306,7 +321,7 @@ class Stream:
             return
         try:
             fresh = Reader(reader.spec, self._on_frame, self._on_audio, self.stop, self.prep.sample_rate,
-                           start_at=reader.position)
+                           start_at=reader.position, on_raw_audio=self._on_raw_audio)
         except SourceError:  # not back yet: try again after another stall period
             reader.last_item = time.monotonic()
             return

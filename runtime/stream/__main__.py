@@ -20,24 +20,15 @@ import sys
 import threading
 from pathlib import Path
 
+from runtime.answer import fit_subtitle
+from runtime.api import default_bundle, open_bundle, sources_for
 from runtime.errors import EdgeError
 from runtime.outputs import JsonLines, Readable
-from runtime.pipeline import Pipeline, RuntimeOptions
-from runtime.answer import fit_subtitle
+from runtime.pipeline import Pipeline
 from runtime.prompt import MAX_SUBTITLE_CHARS, sanitize_subtitle
 from runtime.task import TASKS, get_task
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-
-DEMO_BUNDLE = Path(__file__).resolve().parents[1] / "demo" / "bundle"
-
-
-def default_bundle() -> str | None:
-    """$AFFECTGPT_BUNDLE when set, else the demo bundle that ships inside the package."""
-    if os.environ.get("AFFECTGPT_BUNDLE"):
-        return os.environ["AFFECTGPT_BUNDLE"]
-    return str(DEMO_BUNDLE) if (DEMO_BUNDLE / "manifest.json").is_file() else None
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -88,6 +79,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     out.add_argument("--json", dest="json", action="store_true", default=None, help="JSON lines (default when stdout is not a terminal)")
     out.add_argument("--text", dest="json", action="store_false", help="a readable line per window")
     ap.add_argument("--profile", action="store_true", help="print p50 / p95 / p99 per stage at exit (stderr)")
+    ap.add_argument("--serve", metavar="[HOST:]PORT", help="a live dashboard while the stream runs: the picture with the "
+                    "face box and labels, a timeline, stage latencies, /events (SSE), /metrics (Prometheus), /healthz; "
+                    "HOST defaults to 127.0.0.1 (extra serve)")
+    ap.add_argument("--health-timeout", type=float, default=30.0, metavar="S",
+                    help="--serve: /healthz fails when no window has been answered for S seconds (default 30)")
+    ap.add_argument("--annotate", metavar="OUT.mp4", help="write the input with the answers drawn on it, and its audio "
+                    "(--video only; extra serve)")
     ap.add_argument("--backend", choices=("ort-cpu", "ort-cuda", "ort-trt", "tensorrt"), default="ort-cpu",
                     help="where the encoders run (default ort-cpu); the LLM runs wherever llama.cpp was built for")
     ap.add_argument("--precision", metavar="VARIANT", help="encoder variant: fp32, fp16, int8-dynamic, int8-static "
@@ -100,21 +98,22 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def input_specs(args) -> list:
-    from runtime import sources
+    return sources_for(args.video, args.camera, args.url, args.input, args.format, args.mic, args.audio_input,
+                       args.audio_format, args.loop, args.realtime, args.reconnect, args.width, args.height, args.fps)
 
-    if args.camera is not None:
-        specs = [sources.camera(args.camera, args.width, args.height, args.fps)]
-    elif args.video:
-        specs = [sources.media_file(args.video, loop=args.loop, realtime=args.realtime)]
-    elif args.url:
-        specs = [sources.network(args.url, reconnect=args.reconnect)]
-    else:
-        specs = [sources.generic(args.input, args.format, audio=not (args.mic or args.audio_input))]
-    if args.mic:
-        specs.append(sources.microphone(args.mic))
-    elif args.audio_input:
-        specs.append(sources.generic(args.audio_input, args.audio_format, video=False))
-    return specs
+
+def observers(args, stream) -> list:
+    """The dashboard and the annotated copy, as asked for."""
+    out = []
+    if args.serve:
+        from runtime.serve import Dashboard
+
+        out.append(Dashboard(args.serve, stream, health_timeout_s=args.health_timeout).start())
+    if args.annotate:
+        from runtime.annotate import Annotator
+
+        out.append(Annotator(args.annotate, stream))
+    return out
 
 
 def run_clips(pipeline: Pipeline, args, task, writer) -> int:
@@ -163,14 +162,16 @@ def main(argv=None) -> int:
     if args.input and not args.format and "://" not in args.input and not os.path.exists(args.input):
         print(f"error: input not found: {args.input} (pass --format for a device or lavfi graph)", file=sys.stderr)
         return EXIT_USAGE
+    if args.annotate and not args.video:
+        print("error: --annotate writes a copy of a file: use it with --video", file=sys.stderr)
+        return EXIT_USAGE
     if args.json is None:
         args.json = not sys.stdout.isatty()
     writer = JsonLines() if args.json else Readable()
     task = get_task(args.task, args.max_new_tokens)
-    options = RuntimeOptions(threads=args.threads, n_ctx=args.ctx, verify_hashes=not args.skip_hash,
-                             backend=args.backend, encoder_variant=args.precision, llm_variant=args.llm_variant)
     try:
-        pipeline = Pipeline(args.bundle, options)
+        pipeline = open_bundle(args.bundle, threads=args.threads, n_ctx=args.ctx, verify_hashes=not args.skip_hash,
+                               backend=args.backend, encoder_variant=args.precision, llm_variant=args.llm_variant)
     except EdgeError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_FAILED
@@ -196,6 +197,8 @@ def main(argv=None) -> int:
                                    vad=args.vad, asr=args.asr, threads=args.threads or 1, stall_s=args.stall)
     try:
         stream = Stream(pipeline, input_specs(args), stream_options, writer)
+        for observer in observers(args, stream):
+            stream.observe(observer)
         summary = stream.run()
     except (EdgeError, ValueError, ImportError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -12,9 +12,10 @@ _END = object()
 
 
 class RecordWriter:
-    def __init__(self, writer, on_closed=None):
+    def __init__(self, writer, on_closed=None, observers: list | None = None):
         self.writer = writer
         self.on_closed = on_closed
+        self.observers = observers if observers is not None else []  # also told each record, in order
         self.closed = False  # the output's reader has gone
         self._queue: queue.Queue = queue.Queue(maxsize=1024)
         self._thread = threading.Thread(target=self._run, daemon=True, name="records")
@@ -51,6 +52,12 @@ class RecordWriter:
             if self.closed:
                 continue
             kind, record = item
+            for observer in self.observers:
+                if hasattr(observer, kind if kind == "summary" else "record"):
+                    try:
+                        getattr(observer, kind if kind == "summary" else "record")(record)
+                    except Exception:  # noqa: BLE001 — an observer's fault never costs the output
+                        pass
             try:
                 (self.writer.window if kind == "window" else self.writer.summary)(record)
             except (OSError, ValueError) as err:  # EPIPE; ValueError: the stream was closed under us

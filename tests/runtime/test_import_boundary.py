@@ -30,3 +30,14 @@ def test_runtime_sources_import_nothing_from_the_other_side():
                 names = [node.module]
             for name in names:
                 assert name.split(".")[0] not in forbidden, f"{path.name} imports {name}"
+
+
+def test_the_api_is_exported_lazily():
+    """`import runtime.manifest` (what training does) loads no media or inference library; `from runtime import
+    Stream` does, on first use."""
+    code = ("import sys, runtime, runtime.manifest; heavy = ('av', 'onnxruntime', 'llama_cpp', 'flask'); "
+            "assert not [m for m in heavy if m in sys.modules], sys.modules.keys(); "
+            "from runtime import Stream, answer_clip, open_bundle, WindowAnswer; "
+            "assert 'av' in sys.modules and Stream.__module__ == 'runtime.api'")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -1,0 +1,59 @@
+"""The answers drawn on a picture: the face box and the current labels and sentiment (Pillow, extra `serve`).
+Shared by the dashboard's live picture and the annotated copy of a recording."""
+
+from __future__ import annotations
+
+import numpy as np
+
+COLORS = {"positive": (46, 204, 113), "negative": (231, 76, 60), "neutral": (220, 220, 220)}
+
+
+def _pillow():
+    try:
+        from PIL import Image, ImageDraw, ImageFont
+    except ImportError:
+        raise ImportError("drawing the answers needs Pillow: pip install 'affectgpt-edge[serve]'") from None
+    return Image, ImageDraw, ImageFont
+
+
+def draw(rgb: np.ndarray, box: tuple[int, int, int, int] | None, labels: list[str], sentiment: str = "neutral"):
+    """→ a PIL image of `rgb` [H, W, 3] with the face box (x, y, w, h) and a caption band of the labels."""
+    Image, ImageDraw, ImageFont = _pillow()
+    image = Image.fromarray(np.ascontiguousarray(rgb))
+    pen = ImageDraw.Draw(image)
+    color = COLORS.get(sentiment, COLORS["neutral"])
+    width = max(2, image.width // 320)
+    if box is not None:
+        x, y, w, h = box
+        pen.rectangle([x, y, x + w, y + h], outline=color, width=width)
+    text = (", ".join(labels) if labels else "…") + (f"  ({sentiment})" if labels else "")
+    size = max(12, image.height // 18)
+    try:
+        font = ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1: one bitmap size
+        font = ImageFont.load_default()
+    band = int(size * 1.6)
+    pen.rectangle([0, image.height - band, image.width, image.height], fill=(0, 0, 0))
+    pen.text((size // 2, image.height - band + size // 4), text, fill=color, font=font)
+    return image
+
+
+class FaceBoxes:
+    """The largest face's box, found at most every `every_s` seconds of stream time (the detector costs ~15 ms)."""
+
+    def __init__(self, every_s: float = 0.25):
+        self.every_s = every_s
+        self._last_t = -1e9
+        self.box = None
+        try:
+            from runtime.face import FaceDetector
+
+            self.detector = FaceDetector()
+        except ImportError:
+            self.detector = None  # no OpenCV: pictures without a face box
+
+    def update(self, t: float, rgb: np.ndarray):
+        if self.detector is not None and t - self._last_t >= self.every_s:
+            self._last_t = t
+            self.box = self.detector.largest(rgb)
+        return self.box
