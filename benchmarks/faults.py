@@ -198,7 +198,7 @@ def _tamper(bundle: Path, workdir: Path, how: str) -> Path:
         manifest["preprocessing"]["num_frames"] = 0
     elif how == "truncated-gguf":
         gguf = out / manifest["files"][f"llm@{manifest['defaults']['llm']}" if manifest.get("defaults", {}).get("llm") else "llm"]["path"]
-        gguf.write_bytes(gguf.read_bytes()[:4096])
+        os.truncate(gguf, 4096)
         return out  # sizes no longer match: refused before llama.cpp ever reads it
     elif how == "truncated-onnx":  # sizes and hashes rewritten to match: the graph loader itself must say no
         from runtime.manifest import sha256_file
@@ -377,7 +377,8 @@ def run_case(case: Case, work: Path, bundle: str | None = None) -> Result:
                             env={**os.environ, "PYTHONFAULTHANDLER": "1"})
     out_lines: list[bytes] = []
     err_chunks: list[bytes] = []
-    threading.Thread(target=lambda: err_chunks.append(proc.stderr.read()), daemon=True).start()
+    err_reader = threading.Thread(target=lambda: err_chunks.append(proc.stderr.read()), daemon=True)
+    err_reader.start()
 
     def read_stdout():
         for line in proc.stdout:
@@ -415,15 +416,15 @@ def run_case(case: Case, work: Path, bundle: str | None = None) -> Result:
             break
         time.sleep(0.02)
     if status is None:
-        proc.send_signal(signal.SIGABRT)  # faulthandler: every thread's stack on stderr
+        os.kill(proc.pid, signal.SIGABRT)  # faulthandler: every thread's stack on stderr
         os.waitpid(proc.pid, 0)
         proc.returncode = -1
     rss_kb = peak[0]
     seconds = time.monotonic() - start
     reader.join(timeout=5)
+    err_reader.join(timeout=10)
     if isinstance(feeder, subprocess.Popen):
         feeder.kill()
-    time.sleep(0.1)
     stderr = b"".join(err_chunks).decode("utf-8", "replace")
     records = []
     for line in out_lines:

@@ -84,6 +84,8 @@ def main(argv=None) -> int:
     ap.add_argument("--vad", choices=("off", "mark", "skip"), default="off", help="the voice-activity stage (silero-vad)")
     ap.add_argument("--face-crop", action="store_true", help="the face detector on every new frame")
     ap.add_argument("--samples", type=int, default=50, help="how many times RSS / fds / threads are sampled")
+    ap.add_argument("--precision", help="encoder variant (default: the bundle's)")
+    ap.add_argument("--llm-variant", help="GGUF variant (default: the bundle's)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
 
@@ -98,7 +100,8 @@ def main(argv=None) -> int:
         from train.synth import write_clip
 
         video = str(write_clip(Path(tempfile.mkdtemp()) / "soak.mp4", seconds=12.0, seed=11))
-    pipeline = Pipeline(bundle, RuntimeOptions(threads=args.threads))
+    pipeline = Pipeline(bundle, RuntimeOptions(threads=args.threads, encoder_variant=args.precision,
+                                               llm_variant=args.llm_variant, verify_hashes=False))
     writer = RecordingWriter(every=max(1, args.windows // args.samples))
     before = rss_mb()
     stream = Stream(pipeline, [media_file(video, loop=True)],

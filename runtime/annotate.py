@@ -14,7 +14,8 @@ import av
 
 from runtime.errors import EdgeError
 from runtime.overlay import FaceBoxes, draw
-from runtime.sources import bounded_size
+from runtime.atomic import atomic_file
+from runtime.sources import bounded_size, file_options
 
 CLOCK = Fraction(1, 90000)
 
@@ -33,8 +34,10 @@ class Annotator:
             raise AnnotateError(str(err)) from None
         self.path = Path(path)
         source = stream.specs[0].url
+        if Path(source).resolve() == self.path.resolve():
+            raise AnnotateError(f"--annotate would overwrite its own input {source}")
         try:
-            with av.open(source) as probe:
+            with av.open(source, options=file_options()) as probe:
                 self.audio_in = probe.streams.audio[0] if probe.streams.audio else None
                 self.audio_rate = self.audio_in.rate if self.audio_in is not None else None
                 self.audio_layout = self.audio_in.layout.name if self.audio_in is not None else None
@@ -45,9 +48,12 @@ class Annotator:
                 size = bounded_size(video.codec_context.width, video.codec_context.height)
         except av.FFmpegError as err:
             raise AnnotateError(f"cannot read {source} to annotate it: {err}") from None
+        self._atomic = atomic_file(self.path)  # the copy appears whole, or not at all
+        self._tmp = self._atomic.__enter__()
         try:
-            self.out = av.open(str(self.path), "w")
-        except (av.FFmpegError, OSError) as err:
+            self.out = av.open(str(self._tmp), "w", format=self.path.suffix.lstrip(".") or "mp4")
+        except (av.FFmpegError, OSError, ValueError) as err:
+            self._atomic.__exit__(type(err), err, None)
             raise AnnotateError(f"cannot write {self.path}: {err}") from None
         # both streams before the first packet (the header is written then): the video at the reader's frame size
         self.video = self.out.add_stream("libx264", rate=max(1, int(round(self.fps))))
@@ -63,7 +69,7 @@ class Annotator:
         self._faces = FaceBoxes()
         self._lock = threading.Lock()
         self._last_pts = -1
-        self._resampler = None
+        self._resampler, self._audio_format, self._audio_t = None, None, None
         self.frames = 0
         self.closed = False
 
@@ -86,10 +92,15 @@ class Annotator:
         with self._lock:
             if self.closed or self.audio is None:
                 return
-            if self._resampler is None:  # the encoder's sample format, the input's rate and layout
-                self._resampler = av.AudioResampler(format="fltp", layout=self.audio_layout, rate=self.audio_rate)
+            key = (frame.format.name, frame.layout.name, frame.sample_rate)
+            if key != self._audio_format:  # the encoder's sample format at the input's first rate and layout
+                self._resampler, self._audio_format = av.AudioResampler(
+                    format="fltp", layout=self.audio_layout, rate=self.audio_rate), key
+            if self._audio_t is None or abs(t - self._audio_t) > 0.25:  # in step with the video's clock
+                self._audio_t = max(t, 0.0)
             for out in self._resampler.resample(frame):
-                out.pts = None
+                out.pts, out.time_base = int(round(self._audio_t * self.audio_rate)), Fraction(1, self.audio_rate)
+                self._audio_t += out.samples / self.audio_rate
                 self.out.mux(self.audio.encode(out))
 
     def record(self, record: dict) -> None:
@@ -104,10 +115,14 @@ class Annotator:
             if self.closed:
                 return
             self.closed = True
+            error = None
             try:
                 for stream in (self.video, self.audio):
                     if stream is not None:
                         self.out.mux(stream.encode(None))
+            except Exception as err:  # noqa: BLE001
+                error = err
             finally:
                 self.out.close()
+                self._atomic.__exit__(type(error) if error else None, error, None)
 

@@ -43,6 +43,7 @@ def open_bundle(bundle: str | os.PathLike | None = None, **options) -> Pipeline:
 
 
 _pipelines: dict[str, Pipeline] = {}
+_pipelines_lock = threading.Lock()  # an LLM context answers one prompt at a time
 
 
 def answer_clip(path: str | os.PathLike, subtitle: str = "", bundle: str | os.PathLike | None = None,
@@ -50,9 +51,10 @@ def answer_clip(path: str | os.PathLike, subtitle: str = "", bundle: str | os.Pa
     """One answer for a whole file (`runtime.answer.Answer`: text, labels, token_ids, timings_ms). The bundle
     is loaded once and kept for later calls."""
     key = str(bundle or default_bundle())
-    if key not in _pipelines:
-        _pipelines[key] = open_bundle(bundle)
-    return _pipelines[key].answer_file(path, subtitle, get_task(task, max_new_tokens), face_crop)
+    with _pipelines_lock:
+        if key not in _pipelines:
+            _pipelines[key] = open_bundle(bundle)
+        return _pipelines[key].answer_file(path, subtitle, get_task(task, max_new_tokens), face_crop)
 
 
 @dataclass
@@ -108,13 +110,13 @@ def sources_for(video=None, camera=None, url=None, input=None, format=None, mic=
     if sum(x is not None for x in (video, camera, url, input)) != 1:
         raise ValueError("give exactly one of video, camera, url or input")
     if camera is not None:
-        specs = [sources.camera(camera, width, height, fps)]
+        specs = [sources.camera(camera, width, height, fps, reconnect=reconnect)]
     elif video is not None:
         specs = [sources.media_file(str(video), loop=loop, realtime=realtime)]
     elif url is not None:
         specs = [sources.network(url, reconnect=reconnect)]
     else:
-        specs = [sources.generic(input, format, audio=not (mic or audio_input))]
+        specs = [sources.generic(input, format, audio=not (mic or audio_input), realtime=realtime, reconnect=reconnect)]
     if mic:
         specs.append(sources.microphone(mic))
     elif audio_input:
@@ -135,6 +137,7 @@ class Stream:
                  max_new_tokens=None, threads=None, pipeline: Pipeline | None = None, **options):
         from runtime.stream import Stream as Engine, StreamOptions
 
+        self._own_pipeline = pipeline is None  # opened here: closed here when the stream ends
         self.pipeline = pipeline or open_bundle(bundle, threads=threads)
         specs = sources_for(video, camera, url, input, format, mic, audio_input, audio_format, loop, realtime, reconnect)
         self._writer = _Queue()
@@ -142,6 +145,7 @@ class Stream:
                              self._writer)
         self.summary: dict | None = None
         self._thread: threading.Thread | None = None
+        self._closing = False
         self.error: BaseException | None = None
 
     def start(self) -> "Stream":
@@ -159,7 +163,15 @@ class Stream:
         except BaseException as err:  # noqa: BLE001 — handed to the iterating thread
             self.error = err
         finally:
-            self._writer.items.put(_DONE)
+            if self._own_pipeline and not (self.summary or {}).get("abandoned"):
+                self.pipeline.close()
+            while True:  # the end marker always gets through, even to a consumer that stopped reading
+                try:
+                    self._writer.items.put(_DONE, timeout=0.5)
+                    break
+                except queue.Full:
+                    if self._closing:
+                        break
 
     def stop(self) -> None:
         """End the stream from any thread: the windows under way are answered, then iteration ends."""
@@ -172,7 +184,12 @@ class Stream:
                 yield WindowAnswer.from_record(record)
         finally:
             self.stop()
-            self._thread.join(timeout=60)
+            self._closing = True
+            while self._thread.is_alive():  # keep taking what the stream still writes, so it can finish
+                try:
+                    self._writer.items.get(timeout=0.2)
+                except queue.Empty:
+                    pass
         if self.error is not None:
             raise self.error
 

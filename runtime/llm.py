@@ -58,17 +58,22 @@ class TokenTable:
 
     @classmethod
     def open(cls, path: str | os.PathLike) -> "TokenTable | None":
+        """The table, or None (prefill then goes piece by piece) when anything about it is not as expected."""
         try:
             from gguf import GGUFReader
-        except ImportError:
+
+            reader = GGUFReader(os.fspath(path))
+            arch = reader.fields.get("general.architecture")
+            arch = bytes(arch.parts[-1]).decode() if arch is not None else ""
+            tensor = next((t for t in reader.tensors if t.name == "token_embd.weight"), None)
+            if tensor is None or arch not in UNSCALED_INPUTS:
+                return None
+            table = cls(tensor)
+            table.rows([0])  # a type this gguf-py cannot dequantize shows here, not in the first window
+            table._rows.clear()
+            return table
+        except Exception:  # noqa: BLE001 — an optional speed-up never stops a model from loading
             return None
-        reader = GGUFReader(os.fspath(path))
-        arch = reader.fields.get("general.architecture")
-        arch = bytes(arch.parts[-1]).decode() if arch is not None else ""
-        tensor = next((t for t in reader.tensors if t.name == "token_embd.weight"), None)
-        if tensor is None or arch not in UNSCALED_INPUTS:
-            return None
-        return cls(tensor)
 
     def rows(self, ids: Sequence[int]) -> np.ndarray:
         missing = sorted({int(i) for i in ids} - self._rows.keys())
@@ -80,7 +85,7 @@ class TokenTable:
             kind = GGMLQuantizationType(self.tensor.tensor_type)
             values = raw.astype(np.float32) if kind in (GGMLQuantizationType.F32, GGMLQuantizationType.F16) \
                 else dequantize(raw, kind)
-            if len(self._rows) > 50_000:  # bounded: a long stream of new words never grows it without end
+            if len(self._rows) * values.shape[-1] * 4 > 32 << 20:  # at most ~32 MB, however many new words come
                 self._rows.clear()
             self._rows.update(zip(missing, np.asarray(values, np.float32).reshape(len(missing), -1)))
         return np.stack([self._rows[int(i)] for i in ids])

@@ -121,13 +121,17 @@ def read_audio(path: str | os.PathLike, sample_rate: int = 16000, duration_s: fl
                         waveform[lo:hi] = mono[lo - position:hi - position]
             position += mono.size
 
+        audio_format = (stream.format.name if stream.format else None, stream.layout.name, stream.rate)
         for frame in container.decode(stream):
+            key = (frame.format.name, frame.layout.name, frame.sample_rate)
+            if key != audio_format:  # the layout or rate changes mid-file: a resampler for the new one
+                resampler, audio_format = av.AudioResampler(format="fltp", layout=frame.layout.name, rate=sample_rate), key
             for out in resampler.resample(frame):
                 store(out)
         for out in resampler.resample(None):
             store(out)
-    if waveform is not None:
-        return waveform[: min(position, total)], True
+    if waveform is not None:  # a track that ends early stays as long as stated: the clip ranges hold, the end is silence
+        return waveform if position else np.zeros(0, np.float32), True
     if not pieces:
         return np.zeros(0, np.float32), True
     waveform = np.concatenate(pieces)

@@ -29,6 +29,7 @@ class RuntimeOptions:
     encoder_variant: str | None = None  # "fp32", "fp16", "int8-dynamic", "int8-static"; None: bundle default
     backend: str = "ort-cpu"  # ort-cpu | ort-cuda | ort-trt | tensorrt
     engine_dir: str | None = None  # tensorrt: folder of engines (default: BUNDLE/engines/<gpu key>)
+    encoder_batch: int = 2  # frames / clips per encoder call: peak memory against a few % of speed
 
 
 def _static_dim(shape, axis=-1):
@@ -55,10 +56,11 @@ class Pipeline:
         path = lambda role: self.bundle_dir / files[role].path  # noqa: E731
         if options.backend == "tensorrt":
             engines = self._engine_paths(roles)
-            self.encoders = Encoders(engines[VISION], engines[AUDIO], engines[FUSION], options.threads, "tensorrt")
+            self.encoders = Encoders(engines[VISION], engines[AUDIO], engines[FUSION], options.threads, "tensorrt",
+                                     options.encoder_batch)
         else:
             self.encoders = Encoders(path(roles[VISION]), path(roles[AUDIO]), path(roles[FUSION]), options.threads,
-                                     options.backend)
+                                     options.backend, options.encoder_batch)
         self._check_encoders()
         self.llm = LLM(path(roles[LLM_ROLE]), n_ctx=options.n_ctx, n_threads=options.threads,
                        flash_attn=options.flash_attn, kv_f32=options.kv_f32)

@@ -38,7 +38,10 @@ MAX_SUBTITLE_CHARS = 20_000  # bounds the work on a pasted book; the context dec
 def sanitize_subtitle(text: str, max_chars: int = MAX_SUBTITLE_CHARS) -> str:
     """User text made safe for the prompt: bytes that are not UTF-8 become U+FFFD, control characters and
     template separators become spaces, whitespace is collapsed, and the length is capped."""
-    text = str(text).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    try:
+        text = str(text).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # surrogates that did not come from undecodable bytes
+        text = str(text).encode("utf-8", "surrogatepass").decode("utf-8", "replace")
     text = _FORGERY_RE.sub(" ", _CONTROL_RE.sub(" ", text))
     return " ".join(text.split())[:max_chars]
 

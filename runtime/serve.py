@@ -7,8 +7,8 @@
     /events       Server-Sent Events: the stream's JSON records as they are written, then its summary
     /metrics      Prometheus text: window latency and per-stage histograms, answered / dropped / failed windows,
                   input errors, reconnects
-    /healthz      200 while a window has been answered within --health-timeout seconds (or the stream is
-                  still starting), else 503
+    /healthz      200 while a window has been answered (or skipped as silent) within --health-timeout seconds
+                  (or the stream is still starting), else 503
 
 It binds to 127.0.0.1 unless a host is given.
 """
@@ -55,7 +55,9 @@ class Dashboard:
         self.fps = fps
         self.started = time.monotonic()
         self.last_answer: float | None = None
-        self._frame = None  # (t, av.VideoFrame): the latest, replaced as frames pass
+        self._frame = None  # (t, RGB array): the latest picture, replaced as frames pass
+        self._jpeg = None
+        self._picture_lock = threading.Lock()
         self._current = {"labels": [], "sentiment": "neutral"}
         self.history: deque = deque(maxlen=60)
         self._subscribers: list[queue.Queue] = []
@@ -68,13 +70,21 @@ class Dashboard:
     # --- observer of the stream ---------------------------------------------------------------------
 
     def frame(self, t: float, frame) -> None:
-        self._frame = (t, frame)
+        """The reader thread, before the frame is shared: a small RGB copy at most `fps` times a second (PyAV's
+        converter must not run on one frame from two threads)."""
+        if self._frame is not None and t - self._frame[0] < 1 / self.fps and t >= self._frame[0]:
+            return
+        scale = min(1.0, PICTURE_SIDE / max(frame.width, frame.height))
+        rgb = frame.reformat(width=max(2, int(frame.width * scale) // 2 * 2),
+                             height=max(2, int(frame.height * scale) // 2 * 2), format="rgb24").to_ndarray()
+        self._frame = (t, rgb)
 
     def record(self, record: dict) -> None:
         outcome = "failed" if record.get("error") else "skipped" if record.get("skipped") else "answered"
         self.m_windows.labels(outcome).inc()
-        if outcome == "answered":
+        if outcome != "failed":  # a silent window skipped under --vad skip is the stream working too
             self.last_answer = time.monotonic()
+        if outcome == "answered":
             self._current = {"labels": record["labels"], "sentiment": record["sentiment"]}
             timings = record.get("timings_ms", {})
             if "window_latency" in timings:
@@ -131,16 +141,15 @@ class Dashboard:
         latest = self._frame
         if latest is None:
             return None
-        t, frame = latest
-        scale = min(1.0, PICTURE_SIDE / max(frame.width, frame.height))
-        small = frame.reformat(width=max(2, int(frame.width * scale) // 2 * 2),
-                               height=max(2, int(frame.height * scale) // 2 * 2), format="rgb24")
-        rgb = small.to_ndarray()
-        box = self._faces.update(t, rgb)
-        image = draw(rgb, box, self._current["labels"], self._current["sentiment"])
-        out = io.BytesIO()
-        image.save(out, "JPEG", quality=75)
-        return out.getvalue()
+        with self._picture_lock:  # one JPEG per picture, whatever the number of viewers
+            key = (id(latest), tuple(self._current["labels"]))
+            if self._jpeg is None or self._jpeg[0] != key:
+                t, rgb = latest
+                image = draw(rgb, self._faces.update(t, rgb), self._current["labels"], self._current["sentiment"])
+                out = io.BytesIO()
+                image.save(out, "JPEG", quality=75)
+                self._jpeg = (key, out.getvalue())
+            return self._jpeg[1]
 
     def _app(self):
         from flask import Flask, Response, jsonify

@@ -59,13 +59,15 @@ class SourceSpec:
         return self.label or self.url
 
 
-def camera(index: int, width: int | None = None, height: int | None = None, fps: float | None = None) -> SourceSpec:
+def camera(index: int, width: int | None = None, height: int | None = None, fps: float | None = None,
+           reconnect: bool = False) -> SourceSpec:
     options = {}
     if width and height:
         options["video_size"] = f"{width}x{height}"
     if fps:
         options["framerate"] = str(fps)
-    return SourceSpec(f"/dev/video{index}", "v4l2", options, audio=False, live=True, label=f"camera {index}")
+    return SourceSpec(f"/dev/video{index}", "v4l2", options, audio=False, live=True, reconnect=reconnect,
+                      label=f"camera {index}")
 
 
 def microphone(device: str = "default") -> SourceSpec:
@@ -86,10 +88,13 @@ def network(url: str, reconnect: bool = False) -> SourceSpec:
     return SourceSpec(url, None, options, live=True, reconnect=reconnect, label=url)
 
 
-def generic(url: str, fmt: str | None, video: bool = True, audio: bool = True, live: bool = True) -> SourceSpec:
-    """Any FFmpeg input (lavfi, a pipe or FIFO, a device): local protocols only, network ones for a URL."""
+def generic(url: str, fmt: str | None, video: bool = True, audio: bool = True, live: bool = True,
+            realtime: bool = False, reconnect: bool = False) -> SourceSpec:
+    """Any FFmpeg input (lavfi, a pipe or FIFO, a device): local protocols only, network ones for a URL.
+    `realtime` paces it at 1× (a lavfi graph otherwise runs as fast as it can)."""
     options = {"protocol_whitelist": NETWORK_PROTOCOLS if "://" in url else LOCAL_PROTOCOLS}
-    return SourceSpec(url, fmt, options, video=video, audio=audio, live=live, label=f"{fmt}:{url}" if fmt else url)
+    return SourceSpec(url, fmt, options, video=video, audio=audio, live=live, realtime=realtime, reconnect=reconnect,
+                      label=f"{fmt}:{url}" if fmt else url)
 
 
 def open_container(spec: SourceSpec, timeout_s: float = 10.0):
@@ -140,16 +145,29 @@ class Reader(threading.Thread):
         self.has_audio = bool(self._container.streams.audio) and self.on_audio is not None
         self.last_item = time.monotonic()  # the watchdog counts from here: opening may wait for the first data
 
+    def close(self) -> None:
+        """Close an input that was opened but never started."""
+        if self._container is not None and not self.is_alive():
+            self._container.close()
+
     def run(self) -> None:
+        try:
+            self._run()
+        except BaseException as err:  # noqa: BLE001 — a reader that fails says why; the stream treats it as dead
+            self.stats.error = self.stats.error or f"{self.spec.describe()}: {type(err).__name__}: {err}"
+        finally:
+            self.stats.ended = True
+
+    def _run(self) -> None:
         self.last_item = time.monotonic()
         offset = self.position  # added on each loop / reconnect so time never goes backwards
         container = self._container
         backoff = 0.5
-        while not self.stop.is_set():
+        while not self.stop.is_set() and not self.retired:
             before = self.items
             last = self._decode(container, offset)
             container.close()
-            if self.stop.is_set():
+            if self.stop.is_set() or self.retired:
                 break
             if self.items == before and not self.spec.reconnect:  # opens but yields nothing: never loop on it
                 self.stats.error = self.stats.error or f"{self.spec.describe()} gave no frame or audio"
@@ -170,7 +188,7 @@ class Reader(threading.Thread):
                     self.stats.error = str(err)
                     break
                 container = None
-                while container is None and not self.stop.is_set():
+                while container is None and not self.stop.is_set() and not self.retired:
                     time.sleep(backoff)
                     backoff = min(backoff * 2, 8.0)
                     try:

@@ -14,6 +14,7 @@ the model). Inputs open after the warm-up, so a network stream is never left unr
 from __future__ import annotations
 
 import queue
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -63,9 +64,12 @@ class FeatureCache:
         self.frames: dict[int, tuple[np.ndarray, bool]] = {}
         self.clips: dict[tuple[int, ...], np.ndarray] = {}
 
-    def evict_before(self, ms: int, sample: int) -> None:
-        self.frames = {k: v for k, v in self.frames.items() if k >= ms}
-        self.clips = {k: v for k, v in self.clips.items() if k[0] >= sample}
+    def evict_before(self, ms: int | None, sample: int | None) -> None:
+        """Forget frames before grid time `ms` and clips starting before `sample` (None: keep that kind)."""
+        if ms is not None:
+            self.frames = {k: v for k, v in self.frames.items() if k >= ms}
+        if sample is not None:
+            self.clips = {k: v for k, v in self.clips.items() if k[0] >= sample}
 
 
 def _rgb(frame) -> np.ndarray:
@@ -84,8 +88,9 @@ class Stream:
         self.errors: list[str] = []
         try:
             self.detector = face_detector(self.prep, options.face_crop)
-        except ImportError:
+        except ImportError as err:  # the model wants crops it cannot get: say so, then encode full frames
             self.detector = None  # output says face: null
+            print(f"warning: {err}; full frames are encoded", file=sys.stderr)
         self.vad = self.asr = None
         if options.vad != "off":
             from runtime.speech import VoiceActivity
@@ -106,16 +111,26 @@ class Stream:
         self.cache = FeatureCache()
         self.profile = Profile()
         self.observers: list = []  # e.g. the dashboard, the annotated copy: see `observe`
+        self._faulty: list = []
         self.records = RecordWriter(writer, on_closed=self.stop.set, observers=self.observers)
         self.counts = {"windows": 0, "answered": 0, "dropped": 0, "failed": 0, "silent": 0,
                        "without_audio": 0, "without_video": 0}
         self.first_result_s: float | None = None
         self._t_start = time.perf_counter()
+        self._inputs_closed = False  # set when the windower is flushed: a late read must not add windows
+        self._silence: np.ndarray | None = None  # audio features of silence, for windows without audio
 
     def open_inputs(self) -> None:
         """Open every input (raises SourceError with the reason); the windower follows what they carry."""
-        self.readers = [Reader(s, self._on_frame, self._on_audio, self.stop, self.prep.sample_rate,
-                               on_raw_audio=self._on_raw_audio) for s in self.specs]
+        self.readers = []
+        try:
+            for spec in self.specs:
+                self.readers.append(Reader(spec, self._on_frame, self._on_audio, self.stop, self.prep.sample_rate,
+                                           on_raw_audio=self._on_raw_audio))
+        except BaseException:
+            for reader in self.readers:
+                reader.close()
+            raise
         has_video, has_audio = any(r.has_video for r in self.readers), any(r.has_audio for r in self.readers)
         if not (has_video or has_audio):
             raise SourceError("no input has a video or an audio stream")
@@ -128,23 +143,32 @@ class Stream:
         keep them short), `record(dict)` and `summary(dict)` (the writer thread, in output order)."""
         self.observers.append(observer)
 
-    def _on_frame(self, t: float, frame) -> None:
+    def _tell(self, method: str, *args) -> None:
+        """Hand something to the observers that want it; an observer's fault is reported once, never fatal."""
         for observer in self.observers:
-            if hasattr(observer, "frame"):
-                observer.frame(t, frame)
+            if hasattr(observer, method):
+                try:
+                    getattr(observer, method)(*args)
+                except Exception as err:  # noqa: BLE001
+                    if observer not in self._faulty:
+                        self._faulty.append(observer)
+                        print(f"warning: {type(observer).__name__} failed: {type(err).__name__}: {err}", file=sys.stderr)
+
+    def _on_frame(self, t: float, frame) -> None:
+        self._tell("frame", t, frame)  # before the windower shares the frame with the encoder thread
         with self._lock:
             self._emit(self.windower.add_frame(t, frame))
 
     def _on_raw_audio(self, t: float, frame) -> None:
-        for observer in self.observers:
-            if hasattr(observer, "raw_audio"):
-                observer.raw_audio(t, frame)
+        self._tell("raw_audio", t, frame)
 
     def _on_audio(self, t: float, samples: np.ndarray) -> None:
         with self._lock:
             self._emit(self.windower.add_audio(t, samples))
 
     def _emit(self, windows: list[Window]) -> None:
+        if self._inputs_closed:
+            return
         for w in windows:
             if self.options.max_windows is not None and self.counts["windows"] >= self.options.max_windows:
                 self.stop.set()
@@ -152,17 +176,17 @@ class Stream:
             self.counts["windows"] += 1
             self._put(self.windows_q, (w, time.perf_counter()))
 
-    def _put(self, q: queue.Queue, item, final: bool = False) -> None:
+    def _put(self, q: queue.Queue, item, final: bool = False, deadline: float | None = None) -> bool:
         """Drop the stalest waiting item when full (live), or wait for room (files). After a stop, readers give
         up rather than wait; the last window and the end marker (`final`) get in unless a worker has failed
-        (then nobody would take them)."""
+        (then nobody would take them) or the `deadline` (monotonic) passes. → whether it got in."""
         while True:
             try:
                 q.put(item, timeout=0.1 if not self.drop else 0)
-                return
+                return True
             except queue.Full:
-                if self.failed.is_set():
-                    return
+                if self.failed.is_set() or (deadline is not None and time.monotonic() > deadline):
+                    return False
                 if self.drop:
                     try:
                         q.get_nowait()
@@ -170,7 +194,7 @@ class Stream:
                     except queue.Empty:
                         pass
                 elif self.stop.is_set() and not final:
-                    return
+                    return False
 
     # --- encoder stage ------------------------------------------------------------------------------
 
@@ -184,12 +208,15 @@ class Stream:
         found = found or [None] * len(crops)
         watch.lap("face")
         pixels = pixel_values(crops, self.prep) if crops else None
-        raw, spans = cut_clips(w.waveform, self.prep)
-        # normalised over the window's clips together (scope "video"), a clip's features belong to its window
-        per_window = (w.index,) if self.prep.audio_norm_scope == "video" else ()
-        clip_keys = [(w.audio_offset + s, min(e, w.waveform.size) - s, *per_window) for s, e in spans]
-        need = [i for i, key in enumerate(clip_keys) if not (reuse and key in self.cache.clips)]
-        clips = (normalize_clips(raw, self.prep)[need] if per_window else normalize_clips(raw[need], self.prep)) if need else None
+        if w.has_audio:
+            raw, spans = cut_clips(w.waveform, self.prep)
+            # normalised over the window's clips together (scope "video"), a clip's features belong to its window
+            per_window = (w.index,) if self.prep.audio_norm_scope == "video" else ()
+            clip_keys = [(w.audio_offset + s, min(e, w.waveform.size) - s, *per_window) for s, e in spans]
+            need = [i for i, key in enumerate(clip_keys) if not (reuse and key in self.cache.clips)]
+            clips = (normalize_clips(raw, self.prep)[need] if per_window else normalize_clips(raw[need], self.prep)) if need else None
+        else:  # no audio in this window: the features of silence, computed once
+            clip_keys, need, clips = [], [], None
         watch.lap("preprocess")
         if pixels is not None:
             for (key, _), feature, ok in zip(todo, enc.encode_frames(pixels), found):
@@ -199,7 +226,7 @@ class Stream:
             for i, feature in zip(need, enc.encode_clips(clips)):
                 self.cache.clips[clip_keys[i]] = feature
         watch.lap("audio")
-        audio = np.stack([self.cache.clips[k] for k in clip_keys])
+        audio = np.stack([self.cache.clips[k] for k in clip_keys]) if w.has_audio else self._silent_audio()
         if w.has_video:
             face = np.stack([self.cache.frames[k][0] for k in w.frame_keys])
         else:  # no frames: the video features zeroed, as the ablation does
@@ -208,9 +235,17 @@ class Stream:
         watch.lap("fusion")
         flags = [self.cache.frames[k][1] for k in w.frame_keys]
         face_found = None if self.detector is None or not w.has_video else any(flags)
-        if w.frame_keys or not reuse:
-            self.cache.evict_before(w.frame_keys[0] + 1 if reuse else 1 << 62, w.audio_offset + 1 if reuse else 1 << 62)
+        if not reuse:
+            self.cache.evict_before(1 << 62, 1 << 62)
+        else:  # what the next windows can still share: frames from this window's first on, clips likewise
+            self.cache.evict_before(w.frame_keys[0] + 1 if w.frame_keys else None, w.audio_offset + 1 if w.has_audio else None)
         return fused, watch.ms, face_found
+
+    def _silent_audio(self) -> np.ndarray:
+        if self._silence is None:
+            zeros = np.zeros((self.prep.num_clips, self.prep.clip_samples), np.float32)
+            self._silence = self.pipeline.encoders.encode_clips(normalize_clips(zeros, self.prep))
+        return self._silence
 
     def _encode_loop(self) -> None:
         try:
@@ -315,13 +350,18 @@ class Stream:
         its daemon thread, retired so that nothing it may still read gets in)."""
         if reader in self.dead or not reader.spec.live or time.monotonic() - reader.last_item < self.options.stall_s:
             return
+        if not self.drop and self.windows_q.full():  # waiting for the LLM (back-pressure), not a hung input
+            reader.last_item = time.monotonic()
+            return
         if not reader.spec.reconnect:
             reader.stats.error = reader.stats.error or f"{reader.spec.describe()} delivered nothing for {self.options.stall_s:.0f} s"
             self.dead.append(reader)
             return
         try:
+            # the outage took real time: the new reader's clock goes on from now, in step with the other inputs
             fresh = Reader(reader.spec, self._on_frame, self._on_audio, self.stop, self.prep.sample_rate,
-                           start_at=reader.position, on_raw_audio=self._on_raw_audio)
+                           start_at=reader.position + time.monotonic() - reader.last_item,
+                           on_raw_audio=self._on_raw_audio)
         except SourceError:  # not back yet: try again after another stall period
             reader.last_item = time.monotonic()
             return
@@ -361,18 +401,18 @@ class Stream:
         try:
             for r in self.readers:
                 r.join(timeout=1 if stalled or interrupted else 5)  # a hung device read is left to its daemon thread
+            deadline = time.monotonic() + self.options.drain_s
             if self._lock.acquire(timeout=5):
                 try:
+                    self._inputs_closed = True
                     if self.options.max_windows is None or self.counts["windows"] < self.options.max_windows:
                         for w in self.windower.flush():  # the windows the input reached, and the unfinished last one
                             self.counts["windows"] += 1
-                            self._put(self.windows_q, (w, time.perf_counter()), final=True)
+                            self._put(self.windows_q, (w, time.perf_counter()), final=True, deadline=deadline)
                 finally:
                     self._lock.release()
-            self._put(self.windows_q, _END, final=True)
-            deadline = time.monotonic() + self.options.drain_s
-            for thread in workers:
-                thread.join(timeout=max(deadline - time.monotonic(), 0.0))
+            self._put(self.windows_q, _END, final=True, deadline=deadline)
+            self._drain(workers)
         except KeyboardInterrupt:  # a second Ctrl-C / SIGTERM: stop waiting
             interrupted = True
         abandoned = any(w.is_alive() for w in workers)
@@ -389,6 +429,19 @@ class Stream:
                        inputs_died=died, output_closed=self.records.closed, abandoned=abandoned,
                        interrupted=interrupted, face_detector=self.detector is not None)
         return summary
+
+    def _drain(self, workers: list[threading.Thread]) -> None:
+        """Wait for the windows still queued while they make progress: the drain ends once every worker is
+        done, or when no window has been finished for drain_s seconds (a hung stage)."""
+        done = lambda: self.counts["answered"] + self.counts["failed"] + self.counts["silent"]  # noqa: E731
+        last, since = done(), time.monotonic()
+        while any(w.is_alive() for w in workers):
+            for w in workers:
+                w.join(timeout=0.2)
+            if done() != last:
+                last, since = done(), time.monotonic()
+            elif time.monotonic() - since > self.options.drain_s:
+                return
 
     def exit_status(self, summary: dict) -> int:
         """0 done; 1 an input died, a stage failed or nothing could be answered; 130 interrupted. A closed

@@ -49,7 +49,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--height", type=int)
     ap.add_argument("--fps", type=float)
     ap.add_argument("--loop", action="store_true", help="--video: start again at the end")
-    ap.add_argument("--realtime", action="store_true", help="--video: read at 1× speed, as a camera would deliver")
+    ap.add_argument("--realtime", action="store_true", help="--video / --input: read at 1× speed, as a camera would deliver")
     ap.add_argument("--reconnect", action="store_true", help="live inputs: reopen after a drop or the end")
     ap.add_argument("--bundle", default=default_bundle(), metavar="DIR",
                     help="bundle folder (default: $AFFECTGPT_BUNDLE, else the shipped demo bundle)")
@@ -94,7 +94,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--threads", type=int, default=None, help="CPU threads for ONNX Runtime and llama.cpp")
     ap.add_argument("--ctx", type=int, default=2048, help="LLM context length")
     ap.add_argument("--skip-hash", action="store_true", help="skip the sha256 check of the bundle files at load")
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    for name in ("window", "hop", "stall", "health_timeout", "max_windows", "queue"):
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            ap.error(f"--{name.replace('_', '-')} must be positive, not {value}")
+    return args
 
 
 def input_specs(args) -> list:
@@ -195,18 +200,26 @@ def main(argv=None) -> int:
                                    face_crop=args.face_crop, queue_size=max(1, args.queue),
                                    drop=args.drop, max_windows=args.max_windows, reuse_features=not args.no_feature_reuse,
                                    vad=args.vad, asr=args.asr, threads=args.threads or 1, stall_s=args.stall)
+    stream, watchers = None, []
     try:
         stream = Stream(pipeline, input_specs(args), stream_options, writer)
-        for observer in observers(args, stream):
+        watchers = observers(args, stream)
+        for observer in watchers:
             stream.observe(observer)
         summary = stream.run()
-    except (EdgeError, ValueError, ImportError) as err:
+    except (EdgeError, ValueError, ImportError, OSError) as err:
+        if stream is not None:
+            stream.records.close()
+        for observer in watchers:
+            observer.close()
         print(f"error: {err}", file=sys.stderr)
         return EXIT_FAILED
     summary["providers"] = pipeline.encoders.providers
     summary["variants"] = {"encoders": pipeline.encoder_variant, "llm": pipeline.llm_variant or "exported"}
     stream.records.summary(summary)
     stream.records.close()
+    for observer in watchers:  # the annotated copy is finished even when nobody read the summary (| head)
+        observer.close()
     if args.profile:
         print(stream.profile.table(summary["windows_per_s"], summary["dropped"]), file=sys.stderr)
     status = stream.exit_status(summary)
