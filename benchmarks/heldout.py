@@ -5,7 +5,8 @@ same trained model at inference (pre-fusion token, audio or video features zeroe
 
 The corpus is one `python -m train.synth --out` wrote (manifest.jsonl with split, emotion, sentiment, labels).
 Scores as MER-UniBench computes them: hit rate on the basic emotion, sentiment weighted F1, OV set-level F
-through the five emotion wheels, and their mean (× 100). Encoders and LLM run in fp32 / the exported GGUF.
+through the five emotion wheels, and their mean (× 100). Encoders and LLM run in fp32 / the exported GGUF unless
+`--encoders` / `--llm-variant` pick the variants the runtime deploys.
 """
 
 from __future__ import annotations
@@ -44,11 +45,11 @@ def ablated(pipeline: Pipeline, features, condition: str) -> np.ndarray:
 
 
 def evaluate(bundle: str | Path, rows: list[dict], corpus: str | Path, task, wheel_dir: str | None = None,
-             threads: int | None = None, progress: bool = True) -> dict:
+             threads: int | None = None, progress: bool = True, encoders: str = "fp32", llm_variant: str = "") -> dict:
     from tqdm import tqdm
 
     wheel = EmotionWheel(wheel_dir)
-    pipeline = Pipeline(bundle, RuntimeOptions(threads=threads, encoder_variant="fp32", llm_variant=""))
+    pipeline = Pipeline(bundle, RuntimeOptions(threads=threads, encoder_variant=encoders, llm_variant=llm_variant))
     prep = pipeline.manifest.preprocessing
     preds = {c: {} for c in CONDITIONS}
     ms = []
@@ -73,7 +74,7 @@ def evaluate(bundle: str | Path, rows: list[dict], corpus: str | Path, task, whe
         f1 = sentiment_f1(valence, {n: labels_to_sentiment(wheel, ls) for n, ls in labels.items()})["score"]
         ov = ov_scores(wheel, openset, labels)["score"]
         table[condition] = {"hit_rate": 100 * hr, "sentiment_f1": 100 * f1, "ov_f": 100 * ov, "mean": 100 * (hr + f1 + ov) / 3}
-    return {"clips": len(rows), "task": {"name": task.name, "grammar": task.grammar is not None,
+    return {"clips": len(rows), "encoders": encoders, "llm": llm_variant or "exported", "task": {"name": task.name, "grammar": task.grammar is not None,
                                          "max_new_tokens": task.max_new_tokens},
             "scores": table, "answer_ms_p50": float(np.median(ms)) if ms else 0.0}
 
@@ -100,6 +101,8 @@ def main(argv=None) -> int:
                     help="decode without the task's grammar, as the official evaluation does")
     ap.add_argument("--wheel-dir", help="emotion-wheel tables (default: the official ones shipped in the package)")
     ap.add_argument("--threads", type=int)
+    ap.add_argument("--encoders", default="fp32", help="encoder variant (default fp32: the model as trained)")
+    ap.add_argument("--llm-variant", default="", help="GGUF variant, e.g. q4_k_m (default: the exported one)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
 
@@ -116,7 +119,8 @@ def main(argv=None) -> int:
         rows = [r for r in rows if r.get("split") == args.split][: args.clips]
         if not rows:
             raise BenchmarkError(f"no clips of split {args.split!r} in {manifest}")
-        result = evaluate(args.bundle, rows, args.corpus, task, args.wheel_dir, args.threads)
+        result = evaluate(args.bundle, rows, args.corpus, task, args.wheel_dir, args.threads, encoders=args.encoders,
+                          llm_variant=args.llm_variant)
     except (BenchmarkError, EdgeError, ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
