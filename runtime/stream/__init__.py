@@ -54,7 +54,7 @@ class StreamOptions:
     asr: bool = False  # subtitles from the window's audio (overrides `subtitle`)
     threads: int = 1  # for the speech stages
     stall_s: float = 10.0  # a live input that delivers nothing for this long is dead
-    drain_s: float = 30.0  # after the input ends, how long the windows still queued may take
+    drain_s: float = 30.0  # after the input ends, how long the queued windows may go without one finishing
 
 
 class FeatureCache:
@@ -118,6 +118,7 @@ class Stream:
         self.first_result_s: float | None = None
         self._t_start = time.perf_counter()
         self._inputs_closed = False  # set when the windower is flushed: a late read must not add windows
+        self._progress_at, self._progress_done = time.monotonic(), 0  # the drain's watch on finished windows
         self._silence: np.ndarray | None = None  # audio features of silence, for windows without audio
 
     def open_inputs(self) -> None:
@@ -176,16 +177,16 @@ class Stream:
             self.counts["windows"] += 1
             self._put(self.windows_q, (w, time.perf_counter()))
 
-    def _put(self, q: queue.Queue, item, final: bool = False, deadline: float | None = None) -> bool:
+    def _put(self, q: queue.Queue, item, final: bool = False, give_up=None) -> bool:
         """Drop the stalest waiting item when full (live), or wait for room (files). After a stop, readers give
         up rather than wait; the last window and the end marker (`final`) get in unless a worker has failed
-        (then nobody would take them) or the `deadline` (monotonic) passes. → whether it got in."""
+        (then nobody would take them) or `give_up()` says so. → whether it got in."""
         while True:
             try:
                 q.put(item, timeout=0.1 if not self.drop else 0)
                 return True
             except queue.Full:
-                if self.failed.is_set() or (deadline is not None and time.monotonic() > deadline):
+                if self.failed.is_set() or (give_up is not None and give_up()):
                     return False
                 if self.drop:
                     try:
@@ -401,17 +402,17 @@ class Stream:
         try:
             for r in self.readers:
                 r.join(timeout=1 if stalled or interrupted else 5)  # a hung device read is left to its daemon thread
-            deadline = time.monotonic() + self.options.drain_s
+            self._progress_at = time.monotonic()
             if self._lock.acquire(timeout=5):
                 try:
                     self._inputs_closed = True
                     if self.options.max_windows is None or self.counts["windows"] < self.options.max_windows:
                         for w in self.windower.flush():  # the windows the input reached, and the unfinished last one
                             self.counts["windows"] += 1
-                            self._put(self.windows_q, (w, time.perf_counter()), final=True, deadline=deadline)
+                            self._put(self.windows_q, (w, time.perf_counter()), final=True, give_up=self._stuck)
                 finally:
                     self._lock.release()
-            self._put(self.windows_q, _END, final=True, deadline=deadline)
+            self._put(self.windows_q, _END, final=True, give_up=self._stuck)
             self._drain(workers)
         except KeyboardInterrupt:  # a second Ctrl-C / SIGTERM: stop waiting
             interrupted = True
@@ -430,18 +431,19 @@ class Stream:
                        interrupted=interrupted, face_detector=self.detector is not None)
         return summary
 
+    def _stuck(self) -> bool:
+        """No window has been finished for drain_s seconds: a stage hangs, the drain stops waiting for it."""
+        done = self.counts["answered"] + self.counts["failed"] + self.counts["silent"]
+        if done != self._progress_done:
+            self._progress_done, self._progress_at = done, time.monotonic()
+        return time.monotonic() - self._progress_at > self.options.drain_s
+
     def _drain(self, workers: list[threading.Thread]) -> None:
         """Wait for the windows still queued while they make progress: the drain ends once every worker is
         done, or when no window has been finished for drain_s seconds (a hung stage)."""
-        done = lambda: self.counts["answered"] + self.counts["failed"] + self.counts["silent"]  # noqa: E731
-        last, since = done(), time.monotonic()
-        while any(w.is_alive() for w in workers):
+        while any(w.is_alive() for w in workers) and not self._stuck():
             for w in workers:
                 w.join(timeout=0.2)
-            if done() != last:
-                last, since = done(), time.monotonic()
-            elif time.monotonic() - since > self.options.drain_s:
-                return
 
     def exit_status(self, summary: dict) -> int:
         """0 done; 1 an input died, a stage failed or nothing could be answered; 130 interrupted. A closed
