@@ -90,8 +90,6 @@ def _convert(src: Path, tmp: Path, variant: str, feeds, signed: bool) -> None:
         quantize_static(str(src), str(tmp), _Reader(feeds), quant_format=QuantFormat.QDQ,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QUInt8,
                         calibrate_method=CalibrationMethod.MinMax, op_types_to_quantize=QUANTIZED_OPS)
-    else:
-        raise QuantError(f"unknown ONNX variant {variant!r}; choose from {', '.join(ONNX_VARIANTS)}")
 
 
 def quantize_onnx(bundle: str | os.PathLike, variants: list[str], clips_dir: str | None = None) -> dict[str, dict]:

@@ -398,7 +398,6 @@ class Stream:
         except KeyboardInterrupt:
             interrupted = True
         self.stop.set()
-        abandoned = False
         try:
             for r in self.readers:
                 r.join(timeout=1 if stalled or interrupted else 5)  # a hung device read is left to its daemon thread
