@@ -41,9 +41,10 @@ class LLMError(EdgeError):
     pass
 
 
-# Architectures whose token inputs go into the first layer as they are (Gemma scales them by √n_embd inside its
-# token path only, so rows taken from its table would need that factor).
+# Architectures whose token inputs go into the first layer as they are, and those that scale them by √n_embd inside
+# the token path only (Gemma): rows taken from their table get that factor here, in float32 as llama.cpp applies it.
 UNSCALED_INPUTS = ("qwen2", "llama", "qwen3", "mistral")
+SQRT_SCALED_INPUTS = ("gemma", "gemma2", "gemma3")
 
 
 class TokenTable:
@@ -66,9 +67,10 @@ class TokenTable:
             arch = reader.fields.get("general.architecture")
             arch = bytes(arch.parts[-1]).decode() if arch is not None else ""
             tensor = next((t for t in reader.tensors if t.name == "token_embd.weight"), None)
-            if tensor is None or arch not in UNSCALED_INPUTS:
+            if tensor is None or arch not in UNSCALED_INPUTS + SQRT_SCALED_INPUTS:
                 return None
-            table = cls(tensor)
+            width = int(tensor.shape[0])
+            table = cls(tensor, float(np.sqrt(np.float32(width))) if arch in SQRT_SCALED_INPUTS else 1.0)
             table.rows([0])  # a type this gguf-py cannot dequantize shows here, not in the first window
             table._rows.clear()
             return table
@@ -88,7 +90,8 @@ class TokenTable:
             if len(self._rows) * values.shape[-1] * 4 > 32 << 20:  # at most ~32 MB, however many new words come
                 self._rows.clear()
             self._rows.update(zip(missing, np.asarray(values, np.float32).reshape(len(missing), -1)))
-        return np.stack([self._rows[int(i)] for i in ids])
+        rows = np.stack([self._rows[int(i)] for i in ids])
+        return rows * np.float32(self.scale) if self.scale != 1.0 else rows
 
 
 @dataclass
@@ -101,11 +104,73 @@ class Generation:
     first_token_ms: float = 0.0  # prompt in → first token chosen
 
 
-class LLM:
+class TextCodec:
+    """Text ↔ ids with a GGUF's own vocabulary (llama.cpp's tokenizer): the runtime's, and training's for a GGUF base
+    model, so that both split text identically. Needs `self.vocab`."""
+
+    def tokenize(self, text: str) -> list[int]:
+        """Plain text → ids: no bos added, special-token strings stay text."""
+        data = text.encode("utf-8")
+        buf = (llama_cpp.llama_token * (len(data) + 8))()
+        n = llama_cpp.llama_tokenize(self.vocab, data, len(data), buf, len(buf), False, False)
+        if n < 0:
+            raise LLMError(f"tokenizer needs {-n} slots for {len(data)} bytes")
+        return list(buf[:n])
+
+    def token_bytes(self, token: int) -> bytes:
+        buf = ctypes.create_string_buffer(64)
+        n = llama_cpp.llama_token_to_piece(self.vocab, token, buf, len(buf), 0, False)
+        if n < 0:
+            buf = ctypes.create_string_buffer(-n)
+            n = llama_cpp.llama_token_to_piece(self.vocab, token, buf, len(buf), 0, False)
+        return buf.raw[:n]
+
+    def detokenize(self, ids: Sequence[int]) -> str:
+        return b"".join(self.token_bytes(t) for t in ids).decode("utf-8", errors="replace")
+
+    def special_id(self, text: str) -> int:
+        """The id of a special token written as text (e.g. "<eos>")."""
+        data = text.encode("utf-8")
+        buf = (llama_cpp.llama_token * 8)()
+        n = llama_cpp.llama_tokenize(self.vocab, data, len(data), buf, len(buf), False, True)
+        if n != 1:
+            raise LLMError(f"{text!r} is not one token of this vocabulary")
+        return int(buf[0])
+
+
+class Vocab(TextCodec):
+    """Only the vocabulary of a GGUF (no weights are loaded): tokenizing for training and export checks."""
+
+    def __init__(self, path: str | os.PathLike):
+        global _backend_ready
+        quiet_llama_logs()
+        if not _backend_ready:
+            llama_cpp.llama_backend_init()
+            _backend_ready = True
+        params = llama_cpp.llama_model_default_params()
+        params.vocab_only = True
+        self.path = os.fspath(path)
+        self.model = llama_cpp.llama_model_load_from_file(os.fsencode(path), params)
+        if not self.model:
+            raise LLMError(f"llama.cpp could not read the vocabulary of {path}")
+        self.vocab = llama_cpp.llama_model_get_vocab(self.model)
+        self.n_vocab = llama_cpp.llama_vocab_n_tokens(self.vocab)
+        self.bos_id = int(llama_cpp.llama_vocab_bos(self.vocab))
+        self.eos_id = int(llama_cpp.llama_vocab_eos(self.vocab))
+
+    def __del__(self):
+        if getattr(self, "model", None):
+            llama_cpp.llama_model_free(self.model)
+            self.model = None
+
+
+class LLM(TextCodec):
     """One GGUF model and one context. Not thread-safe: one window at a time."""
 
     def __init__(self, path: str | os.PathLike, n_ctx: int = 2048, n_batch: int = 512, n_threads: int | None = None,
-                 flash_attn: bool = True, kv_f32: bool = False, verbose: bool = False, batch_prefill: bool = True):
+                 flash_attn: bool = True, kv_f32: bool = False, verbose: bool = False, batch_prefill: bool = True,
+                 adapter: str | os.PathLike | None = None):
+        """`path`: the GGUF model; `adapter`: a LoRA adapter GGUF applied on top of it at run time (scale 1)."""
         global _backend_ready
         if not verbose:
             quiet_llama_logs()
@@ -132,6 +197,9 @@ class LLM:
             llama_cpp.llama_model_free(self.model)
             self.model = None
             raise LLMError(f"llama.cpp could not create a context for {path}")
+        self.adapter = None
+        if adapter is not None:
+            self._apply_adapter(adapter)
         self.vocab = llama_cpp.llama_model_get_vocab(self.model)
         self.n_embd = llama_cpp.llama_model_n_embd_inp(self.model)
         self.n_vocab = llama_cpp.llama_vocab_n_tokens(self.vocab)
@@ -146,40 +214,34 @@ class LLM:
         if self.table is not None and self.table.tensor.shape[0] != self.n_embd:
             self.table = None  # not the input width (a projected embedding): keep the piece-by-piece prefill
 
+    def _apply_adapter(self, path: str | os.PathLike) -> None:
+        self.adapter = llama_cpp.llama_adapter_lora_init(self.model, os.fsencode(path))
+        if not self.adapter:
+            self.close()
+            raise LLMError(f"llama.cpp could not load the LoRA adapter {path} onto this model (another base model?)")
+        adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(self.adapter)
+        scales = (ctypes.c_float * 1)(1.0)
+        if llama_cpp.llama_set_adapters_lora(self.ctx, adapters, 1, scales) != 0:
+            self.close()
+            raise LLMError(f"llama.cpp could not apply the LoRA adapter {path}")
+
     def close(self) -> None:
         if getattr(self, "ctx", None):
-            llama_cpp.llama_batch_free(self._tokens)
-            llama_cpp.llama_batch_free(self._embeds)
+            if hasattr(self, "_tokens"):
+                llama_cpp.llama_batch_free(self._tokens)
+                llama_cpp.llama_batch_free(self._embeds)
+                del self._tokens, self._embeds
             llama_cpp.llama_free(self.ctx)
             self.ctx = None
+        if getattr(self, "adapter", None):
+            llama_cpp.llama_adapter_lora_free(self.adapter)
+            self.adapter = None
         if getattr(self, "model", None):
             llama_cpp.llama_model_free(self.model)
             self.model = None
 
     def __del__(self):
         self.close()
-
-    # --- text ---------------------------------------------------------------------------------------
-
-    def tokenize(self, text: str) -> list[int]:
-        """Plain text → ids: no bos added, special-token strings stay text."""
-        data = text.encode("utf-8")
-        buf = (llama_cpp.llama_token * (len(data) + 8))()
-        n = llama_cpp.llama_tokenize(self.vocab, data, len(data), buf, len(buf), False, False)
-        if n < 0:
-            raise LLMError(f"tokenizer needs {-n} slots for {len(data)} bytes")
-        return list(buf[:n])
-
-    def token_bytes(self, token: int) -> bytes:
-        buf = ctypes.create_string_buffer(64)
-        n = llama_cpp.llama_token_to_piece(self.vocab, token, buf, len(buf), 0, False)
-        if n < 0:
-            buf = ctypes.create_string_buffer(-n)
-            n = llama_cpp.llama_token_to_piece(self.vocab, token, buf, len(buf), 0, False)
-        return buf.raw[:n]
-
-    def detokenize(self, ids: Sequence[int]) -> str:
-        return b"".join(self.token_bytes(t) for t in ids).decode("utf-8", errors="replace")
 
     # --- decoding -----------------------------------------------------------------------------------
 

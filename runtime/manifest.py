@@ -145,6 +145,9 @@ class Manifest:
     variants: dict[str, dict] = field(default_factory=dict)
     # the variants the runtime runs unless told otherwise: {"encoders": "fp16", "llm": "q8_0"}; only passed ones
     defaults: dict[str, str] = field(default_factory=dict)
+    # a base LLM the bundle does not carry (runtime/base_models.py): {"key": ..., "sha256": ...}; the `llm` files are
+    # then LoRA adapters applied on top of it at run time
+    base_model: dict[str, str] | None = None
     format_version: int = FORMAT_VERSION
 
     def to_json(self) -> str:
@@ -175,10 +178,19 @@ class Manifest:
                 parity=dict(raw.get("parity", {})),
                 variants=dict(raw.get("variants", {})),
                 defaults=dict(raw.get("defaults", {})),
+                base_model=_base_model_entry(raw.get("base_model")),
                 format_version=version,
             )
         except (KeyError, TypeError) as err:
             raise BundleError(f"manifest is missing or has a malformed field: {err}") from None
+
+
+def _base_model_entry(raw) -> dict[str, str] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not all(isinstance(raw.get(k), str) for k in ("key", "sha256")):
+        raise BundleError("manifest base_model must hold a key and a sha256 (strings)")
+    return {"key": raw["key"], "sha256": raw["sha256"]}
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

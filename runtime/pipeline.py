@@ -32,6 +32,20 @@ class RuntimeOptions:
     encoder_batch: int = 2  # frames / clips per encoder call: peak memory against a few % of speed
 
 
+def open_llm(manifest: Manifest, llm_file: Path, options: RuntimeOptions) -> LLM:
+    """The bundle's GGUF, or — for a bundle on an external base model — the base with the bundle's LoRA adapter."""
+    kwargs = dict(n_ctx=options.n_ctx, n_threads=options.threads, flash_attn=options.flash_attn, kv_f32=options.kv_f32)
+    if manifest.base_model is None:
+        return LLM(llm_file, **kwargs)
+    from runtime.base_models import BaseModelError, resolve
+
+    try:
+        base = resolve(manifest.base_model["key"], manifest.base_model["sha256"], options.verify_hashes)
+    except BaseModelError as err:
+        raise BundleError(str(err)) from None
+    return LLM(base, adapter=llm_file, **kwargs)
+
+
 def _static_dim(shape, axis=-1):
     dim = shape[axis]
     return dim if isinstance(dim, int) else None
@@ -62,8 +76,7 @@ class Pipeline:
             self.encoders = Encoders(path(roles[VISION]), path(roles[AUDIO]), path(roles[FUSION]), options.threads,
                                      options.backend, options.encoder_batch)
         self._check_encoders()
-        self.llm = LLM(path(roles[LLM_ROLE]), n_ctx=options.n_ctx, n_threads=options.threads,
-                       flash_attn=options.flash_attn, kv_f32=options.kv_f32)
+        self.llm = open_llm(self.manifest, path(roles[LLM_ROLE]), options)
         self._check_llm()
 
     def _engine_paths(self, roles: dict[str, str]) -> dict[str, Path]:

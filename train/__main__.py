@@ -23,7 +23,7 @@ def main(argv=None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
     ap.add_argument("--data", required=True, help="a .jsonl manifest or MEDIA_DIR:LABELS.csv[,MORE.csv][:SUBTITLES.csv]")
     ap.add_argument("--out", required=True, help="run folder: checkpoint/ and metrics.json")
-    ap.add_argument("--preset", default=defaults.preset, choices=("tiny", "tiny-frame", "affectgpt-7b", "affectgpt-7b-frame"),
+    ap.add_argument("--preset", default=defaults.preset, choices=("tiny", "tiny-frame", "gemma-270m", "affectgpt-7b", "affectgpt-7b-frame"),
                     help="the model to build when not resuming or starting from --init-checkpoint")
     ap.add_argument("--vision-path", help="affectgpt-7b presets: local CLIP ViT-L/14 folder")
     ap.add_argument("--audio-path", help="affectgpt-7b presets: local chinese-hubert-large folder")

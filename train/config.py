@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 
 from runtime.manifest import Preprocessing
-from runtime.prompt import FRAME_TEMPLATE, OV_QUESTION, TEMPLATE
+from runtime.prompt import EDGE_TEMPLATE, FRAME_TEMPLATE, OV_QUESTION, TEMPLATE
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
@@ -42,6 +42,8 @@ class ModelConfig:
     tokenizer_path: str | None = None  # a tokenizer.json to use instead of training the tiny one
     train_llm: bool = False  # train every LLM weight (a small LLM learnt from scratch) instead of LoRA
     fusion: str = "attention"  # "attention" (the released model) | "qformer" (ablation)
+    vision_kind: str = "clip"  # "clip" (CLIP vision tower) | "fer" (the FER2013 expression network at vision_path)
+    llm_base: str | None = None  # a GGUF base model from a package (runtime/base_models.py): LoRA on it, no llm_path
     qformer: dict = field(default_factory=dict)  # QFormerFusion options: width, heads, layers, queries, positions
 
     def to_json(self) -> str:
@@ -96,6 +98,30 @@ def demo(seed: int = 0) -> ModelConfig:
     )
 
 
+def gemma_270m(seed: int = 0) -> ModelConfig:
+    """The embedded default: a pretrained LLM (Gemma-3-270M, the GGUF a registry package provides) tuned with LoRA as
+    the paper tunes its LLM, the FER2013 expression network on face crops, the demo's small audio encoder
+    (pretrained on the corpus by train/pretrain.py) and a short prompt (two cores read every prompt token)."""
+    from train.fer import FER_WEIGHTS
+
+    base = demo(seed)
+    return ModelConfig(
+        preset="gemma-270m",
+        seed=seed,
+        vision_kind="fer",
+        vision_path=str(FER_WEIGHTS),
+        audio=base.audio,
+        llm_base="gemma-3-270m-q4_k_m",
+        lora_r=16,
+        lora_alpha=32,
+        lora_dropout=0.05,
+        template=EDGE_TEMPLATE,
+        inference_bos=True,
+        preprocessing=Preprocessing(image_size=64, image_mean=(0.5, 0.5, 0.5), image_std=(0.5, 0.5, 0.5),
+                                    face_crop=True),
+    )
+
+
 def tiny_frame(seed: int = 0) -> ModelConfig:
     """`tiny` as a frame model: raw frames at <FrameHere>, no face crop."""
     return dataclasses.replace(tiny(seed), preset="tiny-frame", template=FRAME_TEMPLATE)
@@ -147,6 +173,6 @@ def full_size(shape: str, seed: int = 0) -> ModelConfig:
                        llm=llm, llm_vocab_size=151936, preprocessing=Preprocessing(image_size=224, audio_norm_scope="video"))
 
 
-PRESETS = {"tiny": tiny, "tiny-frame": tiny_frame, "demo": demo, "affectgpt-7b": affectgpt_7b,
+PRESETS = {"tiny": tiny, "tiny-frame": tiny_frame, "demo": demo, "gemma-270m": gemma_270m, "affectgpt-7b": affectgpt_7b,
            "affectgpt-7b-frame": affectgpt_7b_frame}
 RELEASE_PRESETS = {"face": affectgpt_7b, "frame": affectgpt_7b_frame}  # the two released models, by visual input

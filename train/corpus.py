@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import json
+import random
 import shutil
 import subprocess
 import tempfile
@@ -22,6 +23,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+
+from train import sentences
 
 # emotion → labels (emotion-wheel words), sentiment, expression (action-unit-like targets), prosody
 #   expression: smile (mouth-corner pull, −1..1), brow_raise, brow_lower, brow_knit, eye_open, mouth_open, nod, shake
@@ -49,23 +52,9 @@ FACE_CUES = {"smile": ("smiles", "the mouth corners turn down"), "brow_raise": "
              "brow_lower": "lowers and draws the brows together", "brow_knit": "knits the inner brows",
              "mouth_open": "opens the mouth", "nod": "nods", "shake": "shakes the head"}
 
-# Subtitles: openers × cores, so that sentences can be split into disjoint sets by core.
+# Subtitles: drawn from templates and word lists (train/sentences.py), split by template; only the sarcastic /
+# masked ones below are fixed sentences, split by index.
 OPENERS = ["", "Well, ", "Honestly, ", "You know, ", "Okay, ", "So, "]
-NEUTRAL_CORES = ["the meeting starts at nine tomorrow.", "we should take the second road on the left.",
-                 "the package arrived this morning.", "I will send you the file tonight.",
-                 "the train leaves from platform four.", "let me check the schedule first.",
-                 "the car needs new tyres next month.", "they moved the office to the third floor."]
-CONSISTENT_CORES = {
-    "happy": ["this is the best day I have had in years!", "I am so glad you came!", "we finally did it, and it feels great."],
-    "excited": ["I cannot wait to see it, this is amazing!", "we are going on the trip tomorrow!", "did you see that? Incredible!"],
-    "calm": ["everything is fine, there is no hurry.", "let us just enjoy the quiet for a moment.", "it all worked out in the end."],
-    "sad": ["I miss the way things used to be.", "nobody called me on my birthday.", "I really thought it would work this time."],
-    "angry": ["you broke your promise again!", "I am sick of waiting for you!", "who told you that you could do this?"],
-    "anxious": ["what if they find out what happened?", "I do not think I can do this in time.", "are you sure it is safe?"],
-    "surprised": ["wait, you did what?", "I had no idea you were coming!", "that is not what I expected at all!"],
-    "disgusted": ["that smell is unbearable.", "I cannot believe they served this food.", "how can anyone behave like that?"],
-    "neutral": NEUTRAL_CORES[:3],
-}
 # Text that says the opposite of the face and voice: sarcasm, masked emotion, nervous laughter.
 CONTRADICTING_CORES = {
     "angry": ["oh great, just what I needed.", "wonderful, another perfect day."],
@@ -258,27 +247,27 @@ def plan(n: int, seed: int) -> tuple[list[dict], list[Identity]]:
         split = split_of(ident.id)
         emotion = names[int(rng.integers(len(names)))]
         face_emotion = voice_emotion = emotion
-        # each modality alone must sometimes carry the emotion, so that taking any one away costs
+        # each modality alone must sometimes carry the emotion, so that taking any one away costs; the words alone
+        # carry it most often, as a subtitle is what a language model reads best
         r = rng.random()
-        if emotion != "neutral" and r < 0.20:
+        if emotion != "neutral" and r < 0.15:
             face_emotion = "neutral"  # a poker face: only the voice (and maybe the words) tell
-        elif emotion != "neutral" and r < 0.40:
+        elif emotion != "neutral" and r < 0.30:
             voice_emotion = "neutral"  # a flat voice: only the face (and maybe the words) tell
-        elif emotion != "neutral" and r < 0.55:
+        elif emotion != "neutral" and r < 0.60:
             face_emotion = voice_emotion = "neutral"  # hidden in face and voice: only the words tell
         kind_r = rng.random()
+        text_rng = random.Random(f"{seed}:{i}")
         if face_emotion == voice_emotion == "neutral" != emotion:
-            kind, cores = "revealing", CONSISTENT_CORES[emotion]
+            kind, subtitle = "revealing", sentences.sentence(emotion, split, text_rng)
         elif emotion in CONTRADICTING_CORES and kind_r < 0.25:
-            kind, cores = "contradicting", CONTRADICTING_CORES[emotion]
-        elif kind_r < 0.70:
-            kind, cores = "neutral", NEUTRAL_CORES
+            cores = CONTRADICTING_CORES[emotion]
+            allowed = [j for j in range(len(cores)) if split_of(j) == split] or list(range(len(cores)))
+            kind, subtitle = "contradicting", OPENERS[int(rng.integers(len(OPENERS)))] + cores[allowed[int(rng.integers(len(allowed)))]]
+        elif kind_r < 0.60:
+            kind, subtitle = "neutral", sentences.sentence("neutral", split, text_rng)
         else:
-            kind, cores = "consistent", CONSISTENT_CORES[emotion]
-        # sentences disjoint by split: each core belongs to one split (by its index)
-        allowed = [j for j in range(len(cores)) if split_of(j + 8 * (kind == "neutral")) == split] or list(range(len(cores)))
-        core = cores[allowed[int(rng.integers(len(allowed)))]]
-        subtitle = (OPENERS[int(rng.integers(len(OPENERS)))] + core)
+            kind, subtitle = "consistent", sentences.sentence(emotion, split, text_rng)
         subtitle = subtitle[0].upper() + subtitle[1:]
         labels, sentiment, _, _ = EMOTIONS[emotion]
         labels = list(labels[: 1 + int(rng.integers(len(labels)))]) if labels else []

@@ -64,7 +64,7 @@ class TrainConfig:
     # > 0: linear warm-up from warmup_lr
     warmup_steps: int = 0
     weight_decay: float = 0.05
-    amp: str = "auto"  # auto (bf16 on CUDA when supported, else fp16 on CUDA, off on CPU) | off | bf16 | fp16
+    amp: str = "auto"  # auto (bf16 on CUDA when supported, else fp16 on CUDA, off on CPU) | off | bf16 (also CPU) | fp16
     grad_checkpointing: bool = False
     save_every: int = 0  # optimizer steps between checkpoints (0: at the end of each epoch only)
     max_steps: int | None = None  # stop after this many optimizer steps (budgeted runs)
@@ -207,7 +207,7 @@ def train(cfg: TrainConfig) -> dict:
         model = load_checkpoint(ckpt_dir)
     elif cfg.init_checkpoint:
         model = load_checkpoint(cfg.init_checkpoint)
-    elif cfg.preset in ("tiny", "tiny-frame"):
+    elif cfg.preset in ("tiny", "tiny-frame", "gemma-270m"):
         model = AffectGPT.build(PRESETS[cfg.preset](cfg.seed))
     elif cfg.preset in ("affectgpt-7b", "affectgpt-7b-frame"):
         folders = (cfg.vision_path, cfg.audio_path, cfg.llm_path)
@@ -241,8 +241,8 @@ def train(cfg: TrainConfig) -> dict:
     amp = cfg.amp
     if amp == "auto":
         amp = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if device.type == "cuda" else "off"
-    if amp != "off" and device.type != "cuda":
-        raise TrainingError(f"AMP {amp} needs a CUDA GPU; use --amp off on the CPU")
+    if amp == "fp16" and device.type != "cuda":
+        raise TrainingError("AMP fp16 needs a CUDA GPU; on the CPU use --amp bf16 (CPUs with bf16 units) or --amp off")
     scaler = torch.amp.GradScaler("cuda", enabled=amp == "fp16")
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
 

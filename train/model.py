@@ -88,8 +88,10 @@ class AffectGPT(nn.Module):
         self.cfg = cfg
         self.placeholders = template_placeholders(cfg.template)  # multi, audio, then <FaceHere> or <FrameHere>
         self.tokenizer = tokenizer
-        self.bos_id = tokenizer.token_to_id(BOS_TOKEN)
-        self.eos_id = tokenizer.token_to_id(EOS_TOKEN)
+        self.bos_token = getattr(tokenizer, "bos_token", BOS_TOKEN)  # a GGUF base model's own, else the reference's
+        self.eos_token = getattr(tokenizer, "eos_token", EOS_TOKEN)
+        self.bos_id = tokenizer.token_to_id(self.bos_token)
+        self.eos_id = tokenizer.token_to_id(self.eos_token)
         self.vision = vision.eval().requires_grad_(False)  # frozen, as in the paper
         self.audio = audio.eval().requires_grad_(False)
         self.llm_width = llm.config.hidden_size
@@ -195,7 +197,7 @@ class AffectGPT(nn.Module):
             embeds[b, : len(e)] = e
             label_ids[b, : len(y)] = y
             mask[b, : len(y) - 1] = 1  # pad = eos in the reference, so the final eos is masked out of attention
-        return self.llm(inputs_embeds=embeds, attention_mask=mask, labels=label_ids).loss
+        return answer_loss(self.llm, embeds, mask, label_ids)
 
     # --- inference (the reference path the runtime is checked against) -------------------------
 
@@ -216,6 +218,20 @@ class AffectGPT(nn.Module):
                 break
             out = decode_step(self.llm, out, torch.tensor([[next_id]], device=embeds.device))
         return generated
+
+
+def answer_loss(llm, embeds: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of the next token where a label is set: the decoder runs over every position, the output
+    layer only over the answer's (with a 262k-word vocabulary it would otherwise cost more than the decoder)."""
+    causal = llm.get_base_model() if hasattr(llm, "get_base_model") else llm
+    hidden = causal.model(inputs_embeds=embeds, attention_mask=mask).last_hidden_state
+    targets = labels[:, 1:]
+    keep = targets != -100
+    logits = causal.lm_head(hidden[:, :-1][keep])
+    cap = getattr(causal.config, "final_logit_softcapping", None)
+    if cap:
+        logits = torch.tanh(logits / cap) * cap
+    return nn.functional.cross_entropy(logits.float(), targets[keep])
 
 
 # --- building the parts (random weights from configs, or local pretrained folders); one decoding step ------
@@ -253,7 +269,13 @@ def build_parts(cfg: ModelConfig):
                               Qwen2Config, Qwen2ForCausalLM)
 
     torch.manual_seed(cfg.seed)
-    if cfg.vision_path:
+    if cfg.vision_kind == "fer":
+        from train.fer import ExpressionEncoder, load_fer_weights
+
+        vision = ExpressionEncoder(load_fer_weights(cfg.vision_path))
+    elif cfg.vision_kind != "clip":
+        raise ValueError(f"unknown vision_kind {cfg.vision_kind!r}: clip | fer")
+    elif cfg.vision_path:
         import dataclasses
 
         clip = CLIPVisionModelWithProjection.from_pretrained(cfg.vision_path, local_files_only=True)
@@ -267,7 +289,16 @@ def build_parts(cfg: ModelConfig):
         hubert = HubertModel(HubertConfig(**cfg.audio))
     if cfg.llm_quant and not cfg.llm_path:
         raise ValueError("8-bit / 4-bit loading applies to a pretrained LLM: set llm_path")
-    if cfg.llm_path:
+    if cfg.llm_base:
+        from transformers import AutoModelForCausalLM
+
+        from runtime.base_models import resolve
+        from train.tokenizer import GGUFTokenizer
+
+        gguf = resolve(cfg.llm_base)  # the very file the device runs: weights dequantized from it, its vocabulary
+        llm = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+        tokenizer = GGUFTokenizer(cfg.llm_base)
+    elif cfg.llm_path:
         from pathlib import Path
         from transformers import AutoModelForCausalLM
 
@@ -277,4 +308,6 @@ def build_parts(cfg: ModelConfig):
         tokenizer = load_tokenizer(cfg.tokenizer_path) if cfg.tokenizer_path else train_tiny_tokenizer(cfg.tokenizer_vocab_size)
         rows = max(cfg.llm_vocab_size or 0, tokenizer.get_vocab_size())
         llm = Qwen2ForCausalLM(Qwen2Config(vocab_size=rows, **cfg.llm))
-    return VisionEncoder(clip), AudioEncoder(hubert), llm, tokenizer
+    if cfg.vision_kind == "clip":
+        vision = VisionEncoder(clip)
+    return vision, AudioEncoder(hubert), llm, tokenizer

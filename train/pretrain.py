@@ -176,35 +176,41 @@ def pretrain_audio(model, rows: list[dict], samples, epochs: int = 4, batch_size
 
 
 def pretrain_demo(corpus: Path, out: Path, seed: int = 0, vision_frames: int = 12000, vision_epochs: int = 16,
-                  audio_samples: int = 640, audio_epochs: int = 4, log=print) -> dict:
-    """Tokenizer, then the demo model with its encoders pretrained and frozen → OUT/init (a checkpoint), with
-    the encoders as local pretrained folders (OUT/encoders) and the pretraining history (OUT/pretrain.json)."""
+                  audio_samples: int = 640, audio_epochs: int = 4, log=print, preset: str = "demo") -> dict:
+    """The model of `preset` with its encoders pretrained and frozen → OUT/init (a checkpoint), with the encoders as
+    local pretrained folders (OUT/encoders) and the pretraining history (OUT/pretrain.json).
+
+    demo: a tokenizer trained on the corpus, the vision and the audio encoder pretrained here. gemma-270m: the
+    GGUF base's vocabulary and the pretrained expression network as they are; only the audio encoder learns here."""
     from train.checkpoint import save_checkpoint
-    from train.config import demo
+    from train.config import PRESETS
     from train.data import read_jsonl
     from train.model import AffectGPT
     from train.tokenizer import train_tiny_tokenizer
 
     rows = [json.loads(line) for line in (corpus / "manifest.jsonl").read_text().splitlines() if line.strip()]
     train_rows = [r for r in rows if r["split"] == "train"]
-    text = [r["subtitle"] for r in train_rows] + [r["description"] for r in train_rows]
     out.mkdir(parents=True, exist_ok=True)
-    tokenizer = train_tiny_tokenizer(1024, text)
-    tokenizer.save(str(out / "tokenizer.json"))
-    cfg = demo(seed)
-    cfg.tokenizer_path = str((out / "tokenizer.json").resolve())
+    cfg = PRESETS[preset](seed)
+    if preset == "demo":
+        text = [r["subtitle"] for r in train_rows] + [r["description"] for r in train_rows]
+        tokenizer = train_tiny_tokenizer(1024, text)
+        tokenizer.save(str(out / "tokenizer.json"))
+        cfg.tokenizer_path = str((out / "tokenizer.json").resolve())
     model = AffectGPT.build(cfg)
-    log(f"pretraining the vision encoder on {vision_frames} rendered frames")
-    history = {"vision": pretrain_vision(model, frames=vision_frames, epochs=vision_epochs, seed=seed, log=log)}
+    history = {}
+    (out / "encoders").mkdir(exist_ok=True)
+    if cfg.vision_kind == "clip":
+        log(f"pretraining the vision encoder on {vision_frames} rendered frames")
+        history["vision"] = pretrain_vision(model, frames=vision_frames, epochs=vision_epochs, seed=seed, log=log)
+        model.vision.clip.save_pretrained(out / "encoders" / "vision")
+        cfg.vision_path = str((out / "encoders" / "vision").resolve())
     picked = train_rows[:audio_samples]
     log(f"pretraining the audio encoder on {len(picked)} clips")
     samples = {s.name: s for s in read_jsonl(corpus / "train.jsonl")}
     history["audio"] = pretrain_audio(model, picked, [samples[r["name"]] for r in picked], epochs=audio_epochs,
                                       batch_size=16, seed=seed, log=log)
-    (out / "encoders").mkdir(exist_ok=True)
-    model.vision.clip.save_pretrained(out / "encoders" / "vision")
     model.audio.hubert.save_pretrained(out / "encoders" / "audio")
-    cfg.vision_path = str((out / "encoders" / "vision").resolve())
     cfg.audio_path = str((out / "encoders" / "audio").resolve())
     (out / "pretrain.json").write_text(json.dumps(history, indent=2))
     save_checkpoint(model, out / "init")  # last: its presence marks the stage done
@@ -216,6 +222,8 @@ def main(argv=None) -> int:
     ap.add_argument("--corpus", required=True, help="a corpus folder (python -m train.synth --out)")
     ap.add_argument("--out", required=True, help="folder for init/ (the checkpoint), encoders/, tokenizer.json")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--preset", choices=("demo", "gemma-270m"), default="demo",
+                    help="demo: small encoders and LLM learnt here; gemma-270m: the embedded default (pretrained parts)")
     ap.add_argument("--vision-frames", type=int, default=12000, help="rendered frames the vision encoder learns from")
     ap.add_argument("--vision-epochs", type=int, default=16)
     ap.add_argument("--audio-samples", type=int, default=640, help="training clips the audio encoder learns from")
@@ -227,7 +235,7 @@ def main(argv=None) -> int:
         return 1
     log = lambda msg: print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)  # noqa: E731
     history = pretrain_demo(corpus, Path(args.out), args.seed, args.vision_frames, args.vision_epochs,
-                            args.audio_samples, args.audio_epochs, log)
+                            args.audio_samples, args.audio_epochs, log, args.preset)
     print(json.dumps({k: {"final": v["history"][-1] if v.get("history") else None} for k, v in history.items()}))
     return 0
 

@@ -67,8 +67,52 @@ def train_tiny_tokenizer(vocab_size: int, extra_text: list[str] = ()) -> Tokeniz
     return _add_specials(tokenizer)
 
 
-def load_tokenizer(path: str) -> Tokenizer:
-    """A tokenizer.json (e.g. Qwen2.5's) with the reference's placeholders added."""
+class GGUFTokenizer:
+    """The vocabulary of a GGUF base model through llama.cpp's own tokenizer (runtime.llm.Vocab), with the part of
+    the `tokenizers.Tokenizer` interface training uses: training then splits text exactly as the device will. The
+    placeholders never reach it (the prompt is split at them first)."""
+
+    def __init__(self, base_key: str):
+        from runtime.base_models import resolve
+        from runtime.llm import Vocab
+
+        self.base_key = base_key
+        self.vocab = Vocab(resolve(base_key))
+        self.bos_token, self.eos_token = "<bos>", "<eos>"
+
+    def encode(self, text: str, add_special_tokens: bool = False):
+        return _Encoding(self.vocab.tokenize(text))
+
+    def decode(self, ids) -> str:
+        return self.vocab.detokenize(ids)
+
+    def token_to_id(self, token: str) -> int:
+        return self.vocab.special_id(token)
+
+    def get_vocab_size(self) -> int:
+        return self.vocab.n_vocab
+
+    def save(self, path: str) -> None:
+        import json
+
+        with open(path, "w") as f:
+            json.dump({"gguf_base": self.base_key}, f)
+
+
+class _Encoding:
+    def __init__(self, ids: list[int]):
+        self.ids = ids
+
+
+def load_tokenizer(path: str):
+    """A tokenizer.json (e.g. Qwen2.5's) with the reference's placeholders added, or the GGUF base model's
+    vocabulary that a checkpoint names ({"gguf_base": key})."""
+    import json
+
+    with open(path) as f:
+        head = json.load(f)
+    if isinstance(head, dict) and "gguf_base" in head:
+        return GGUFTokenizer(head["gguf_base"])
     return _add_specials(Tokenizer.from_file(path))
 
 

@@ -67,7 +67,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--no-feature-reuse", action="store_true", help="encode every frame and clip of every window")
     ap.add_argument("--vad", choices=("off", "mark", "skip"), default="off",
                     help="voice activity (silero-vad): mark windows with speech: true/false, or skip silent ones")
-    ap.add_argument("--asr", action="store_true", help="subtitles from the audio with Whisper tiny.en (extra asr)")
+    asr = ap.add_mutually_exclusive_group()
+    asr.add_argument("--asr", dest="asr", action="store_true", default=None,
+                     help="subtitles from the audio with Whisper tiny.en (extra asr); default: on for --mic without "
+                          "--subtitle, gated by voice activity so that silence makes no text")
+    asr.add_argument("--no-asr", dest="asr", action="store_false", help="never transcribe the audio")
     ap.add_argument("--max-windows", type=int, help="stop after this many windows")
     ap.add_argument("--stall", type=float, default=10.0, metavar="S",
                     help="a live input that delivers nothing for S seconds is dead (default 10)")
@@ -145,6 +149,30 @@ def run_clips(pipeline: Pipeline, args, task, writer) -> int:
     return status
 
 
+def choose_speech(args) -> None:
+    """Live subtitles by default where they help: a person speaking into --mic is heard unless a --subtitle is given.
+    The automatic choice is gated by voice activity (silence makes no text) and steps aside, with a warning, where
+    the speech packages are missing; an explicit --asr fails instead."""
+    if args.asr is not None:
+        return
+    args.asr = bool(args.mic) and not args.subtitle
+    if not args.asr:
+        return
+    from runtime.speech import missing_speech_packages
+
+    missing = missing_speech_packages()
+    if "asr" in missing:
+        print(f"warning: no live subtitles ({missing['asr']}); the words are not heard", file=sys.stderr)
+        args.asr = False
+        return
+    if args.vad == "off":
+        if "vad" in missing:
+            print(f"warning: live subtitles without voice activity ({missing['vad']}): only quiet windows are "
+                  "left untranscribed", file=sys.stderr)
+        else:
+            args.vad = "mark"
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -173,6 +201,7 @@ def main(argv=None) -> int:
     if args.json is None:
         args.json = not sys.stdout.isatty()
     writer = JsonLines() if args.json else Readable()
+    choose_speech(args)
     task = get_task(args.task, args.max_new_tokens)
     try:
         pipeline = open_bundle(args.bundle, threads=args.threads, n_ctx=args.ctx, verify_hashes=not args.skip_hash,
