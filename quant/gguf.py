@@ -46,6 +46,9 @@ def quantize_gguf(bundle: str | os.PathLike, types: list[str], threads: int | No
     """Write llm@<type> GGUFs into the bundle from its exported GGUF; update the manifest. → per type info."""
     bundle = Path(bundle)
     manifest = read_manifest(bundle)
+    if manifest.base_model:
+        raise QuantError(f"this bundle's LLM is a LoRA adapter on the base model {manifest.base_model['key']}, which "
+                         "comes quantized from its package: there is no GGUF here to quantize")
     source = bundle / manifest.files[LLM].path
     results = {}
     for name in types:

@@ -134,9 +134,16 @@ def render(ident: Identity, au: dict, t: float, h: int, w: int, rng: np.random.G
             img[ring] = (20, 20, 20)
     mx = (xx - cx) / (rx * 0.45)
     smile = au.get("smile", 0.0)
-    curve = cy + ry * 0.45 - smile * ry * 0.14 * (1 - np.clip(mx, -1, 1) ** 2) + smile * ry * 0.04
+    # a smile lifts the corners above the middle (∪), a frown drops them (∩); y grows downwards
+    curve = cy + ry * 0.45 + smile * ry * 0.14 * (1 - np.clip(mx, -1, 1) ** 2) - smile * ry * 0.04
     opening = ry * (0.025 + 0.09 * au.get("mouth_open", 0.0) * talk + 0.03 * talk)
-    img[(abs(mx) <= 1) & (yy > curve - opening) & (yy < curve + opening)] = (140, 40, 50)
+    mouth = (abs(mx) <= 1) & (yy > curve - opening) & (yy < curve + opening)
+    img[mouth] = (140, 40, 50)
+    if smile > 0.25:  # a smile shows the upper teeth
+        img[mouth & (yy < curve - opening * 0.2)] = (235, 235, 225)
+    # a nose: the shadow under it and along one side, as a camera sees it
+    nose = ((xx - cx) / (rx * 0.09)) ** 2 + ((yy - (cy + ry * 0.18)) / (ry * 0.05)) ** 2 <= 1
+    img[nose] = tuple(int(c * 0.72) for c in ident.skin)
     light = 1 + ident.light * (xx / w - 0.5)  # a light from one side
     img = img * light[..., None] + rng.normal(0, ident.noise, img.shape)
     return np.clip(img, 0, 255).astype(np.uint8)

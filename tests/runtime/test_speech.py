@@ -74,3 +74,29 @@ def test_subtitles_from_the_audio(bundle_f16, speech_clip):
     subtitle = _windows(result)[0]["subtitle"].lower()
     heard = {w.strip(".,!?") for w in subtitle.split()}
     assert len(heard & {"really", "cannot", "believe", "did", "this", "again"}) >= 3, subtitle
+
+
+def _speech_args(**kw):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(**{"asr": None, "mic": None, "subtitle": "", "vad": "off", **kw})
+
+
+def test_a_microphone_turns_live_subtitles_on_gated_by_voice_activity(monkeypatch, capsys):
+    import runtime.speech as speech
+    from runtime.stream.__main__ import choose_speech
+
+    monkeypatch.setattr(speech, "missing_speech_packages", lambda: {})
+    args = _speech_args(mic="default")
+    choose_speech(args)
+    assert args.asr is True and args.vad == "mark"
+    for given in (_speech_args(mic="default", subtitle="hello"), _speech_args(), _speech_args(mic="default", asr=False)):
+        choose_speech(given)
+        assert not given.asr and given.vad == "off"
+    skip = _speech_args(mic="default", vad="skip")
+    choose_speech(skip)
+    assert skip.asr and skip.vad == "skip"  # an explicit VAD choice is kept
+    monkeypatch.setattr(speech, "missing_speech_packages", lambda: {"asr": "pip install x", "vad": "pip install y"})
+    args = _speech_args(mic="default")
+    choose_speech(args)
+    assert args.asr is False and "no live subtitles (pip install x)" in capsys.readouterr().err
