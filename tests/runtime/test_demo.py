@@ -1,4 +1,5 @@
-"""The shipped demo: found by default, small, and answering on its own held-out sample clips."""
+"""The embedded default: found by default, small in the repository, answering on its own held-out sample clips and
+reading everyday sentences it never saw."""
 
 import json
 
@@ -21,9 +22,11 @@ def test_demo_bundle_is_small_and_complete():
     from runtime.manifest import read_manifest
 
     manifest = read_manifest(DEMO / "bundle")
-    assert manifest.name == "affectgpt-demo"
+    assert manifest.name == "affectgpt-edge-default"
+    assert manifest.base_model and manifest.base_model["key"] == "gemma-3-270m-q4_k_m"
+    assert "Gemma Terms of Use" in (DEMO / "bundle" / "NOTICE.md").read_text()  # the base's terms travel with it
     total = sum(f.stat().st_size for f in (DEMO / "bundle").iterdir())
-    assert total <= 60e6, f"{total / 1e6:.1f} MB"
+    assert total <= 60e6, f"{total / 1e6:.1f} MB"  # the repository's share; the base comes from its package
 
 
 def test_stream_runs_the_demo_with_no_bundle_argument():
@@ -44,6 +47,16 @@ def test_demo_recognises_most_of_its_samples():
         labels = json.loads(result.stdout)["labels"]
         hits += bool(set(labels) & set(s["labels"])) or (not s["labels"] and labels == ["neutral"])
     assert hits >= len(samples) // 2, f"{hits} of {len(samples)}"
+
+
+def test_default_reads_everyday_sentences_it_never_saw(tmp_path):
+    """The first 30 probe sentences (benchmarks/data/probe, never trained on) over a neutral clip, through the
+    probe's command: the default's sentiment must be right for most (the whole probe is in the README)."""
+    _samples()
+    result = run_cli("benchmarks.probe", "--conditions", "subtitle", "--limit", "30", "--out", str(tmp_path), timeout=600)
+    assert result.returncode == 0, result.stderr
+    scores = json.loads((tmp_path / "probe.json").read_text())["conditions"]["subtitle"]
+    assert scores["n"] == 30 and scores["sentiment_accuracy"] >= 70, scores["sentiment_accuracy"]
 
 
 def test_corpus_labels_are_emotion_wheel_words():
