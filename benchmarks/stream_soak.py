@@ -2,7 +2,7 @@
 descriptors and threads sampled as it goes (each must stay flat within its bound), the per-stage profile, and
 whether the pipeline keeps up with real time (processing time per window vs hop).
 
-    python -m benchmarks.stream_soak --windows 5000 --vad mark --face-crop --out results/soak   # the demo bundle
+    python -m benchmarks.stream_soak --windows 5000 --vad mark --face-crop --out results/soak   # the default bundle
     python -m benchmarks.stream_soak --bundle bundles/tiny --windows 1000 --out results/soak
 """
 

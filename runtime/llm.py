@@ -28,9 +28,11 @@ Piece = Union[Sequence[int], np.ndarray]  # token ids, or [n, n_embd] float32 ro
 _backend_ready = False
 
 
-@llama_cpp.llama_log_callback
-def _quiet_log(level, text, user_data):  # llama.cpp logs every load to stderr; the CLI prints JSON only
+def discard_log(level, text, user_data):  # llama.cpp logs every load to stderr; the CLI prints JSON only
     pass
+
+
+_quiet_log = llama_cpp.llama_log_callback(discard_log)
 
 
 def quiet_llama_logs() -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from runtime.answer import fit_subtitle
 from runtime.api import default_bundle, open_bundle, sources_for
 from runtime.errors import EdgeError
+from runtime.llm import discard_log
 from runtime.outputs import JsonLines, Readable
 from runtime.pipeline import Pipeline
 from runtime.prompt import MAX_SUBTITLE_CHARS, sanitize_subtitle
@@ -173,7 +174,15 @@ def choose_speech(args) -> None:
             args.vad = "mark"
 
 
+_signalled: list[int] = []
+
+
 def _interrupt(signum, frame):
+    _signalled.append(signum)
+    if frame is not None and frame.f_code is discard_log.__code__:
+        # inside llama.cpp's logger while a model loads: ctypes would print and swallow the exception there, so
+        # main() raises it once loading returns
+        return
     raise KeyboardInterrupt
 
 
@@ -209,6 +218,8 @@ def main(argv=None) -> int:
     except EdgeError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_FAILED
+    if _signalled:  # a Ctrl-C / SIGTERM that arrived while llama.cpp was loading
+        raise KeyboardInterrupt
     if pipeline.manifest.weights == "random":
         print(f"warning: {args.bundle} was exported with random weights (a pipeline or latency test): "
               "its answers mean nothing", file=sys.stderr)
