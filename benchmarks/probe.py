@@ -43,8 +43,10 @@ PROBE_IDENTITY = 2_000_000  # far from any corpus's identities and from the enco
 def read_sentences(path: str | Path = SENTENCES) -> list[dict]:
     rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
     for row in rows:
-        if row.get("sentiment") not in ("positive", "negative", "neutral") or not row.get("text"):
-            raise BenchmarkError(f"{path}: row {row.get('id')} lacks a text or a sentiment")
+        if (row.get("sentiment") not in ("positive", "negative", "neutral") or not row.get("text")
+                or not row.get("id") or not isinstance(row.get("emotion"), str)):
+            raise BenchmarkError(f"{path}: row {row.get('id')} lacks an id, a text, a sentiment "
+                                 "(positive / negative / neutral) or an emotion")
     return rows
 
 

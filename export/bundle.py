@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 FEATURE_TOLERANCE = 1e-4  # ONNX vs PyTorch, max |Δ| on encoder / fusion outputs
 LOGIT_TOLERANCE = {"f32": 1e-2, "f16": 5e-2}  # GGUF vs HF, max |Δlogit| per unit of logit std
 # A LoRA adapter on a quantized base (HF computes with the base's weights dequantized to fp32, llama.cpp with the
-# quantized weights and 8-bit activations): measured 0.3–0.6 logit std at the worst position of the check prompt,
+# quantized weights and 8-bit activations): measured 0.4–0.7 logit std at the worst position of the check prompt,
 # top-1 agreement 0.93–1.0 (a random prompt has near-ties; the answers of real windows agree token for token).
 ADAPTER_TOLERANCE = {"max_abs_logit_diff_per_std": 1.0, "top1_agreement": 0.85}
 ADAPTER_FILE = "llm-lora.gguf"

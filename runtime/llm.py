@@ -46,7 +46,7 @@ class LLMError(EdgeError):
 # Architectures whose token inputs go into the first layer as they are, and those that scale them by √n_embd inside
 # the token path only (Gemma): rows taken from their table get that factor here, in float32 as llama.cpp applies it.
 UNSCALED_INPUTS = ("qwen2", "llama", "qwen3", "mistral")
-SQRT_SCALED_INPUTS = ("gemma", "gemma2", "gemma3")
+SQRT_SCALED_INPUTS = ("gemma3",)  # llama.cpp's gemma2 graph scales embedding rows too: not listed
 
 
 _SCALAR_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}  # GGUF value type → bytes
@@ -54,8 +54,8 @@ _SCALAR_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 1
 
 def _gguf_tensor(path: str | os.PathLike, name: str) -> tuple[str, int, tuple[int, ...], int] | None:
     """(architecture, ggml type, dims (ne0 first), absolute file offset) of one tensor, read straight from the
-    header. gguf-py's GGUFReader parses every metadata item into Python objects, which for a 262k-word vocabulary
-    takes seconds; here the vocabulary arrays are skipped by their lengths."""
+    header. gguf-py's GGUFReader makes an array view of every metadata item, which for a 262k-word vocabulary takes
+    seconds; here the items are only stepped over (numeric arrays in one step, strings by their lengths)."""
     import mmap
     import struct
 
@@ -69,7 +69,7 @@ def _gguf_tensor(path: str | os.PathLike, name: str) -> tuple[str, int, tuple[in
 
 def _scan_gguf(buf, name: str, struct) -> tuple[str, int, tuple[int, ...], int] | None:
     magic, version, n_tensors, n_kv = struct.unpack_from("<4sIQQ", buf, 0)
-    if magic != b"GGUF" or version < 2:
+    if magic != b"GGUF" or version not in (2, 3):  # a big-endian file reads as another version
         return None
     pos, arch, alignment = 24, "", 32
 
@@ -119,6 +119,8 @@ def _scan_gguf(buf, name: str, struct) -> tuple[str, int, tuple[int, ...], int] 
             found = (kind, tuple(int(d) for d in dims), offset)
     if found is None:
         return None
+    if alignment <= 0:
+        return None
     data_start = pos + -pos % alignment
     return arch, found[0], found[1], data_start + found[2]
 
@@ -163,6 +165,8 @@ class TokenTable:
             return None
 
     def rows(self, ids: Sequence[int]) -> np.ndarray:
+        if len(self._rows) * self.width * 4 > 32 << 20:  # at most ~32 MB, however many new words come
+            self._rows.clear()
         missing = sorted({int(i) for i in ids} - self._rows.keys())
         if missing:
             from gguf import GGMLQuantizationType
@@ -172,8 +176,6 @@ class TokenTable:
             kind = GGMLQuantizationType(self.kind)
             values = raw.astype(np.float32) if kind in (GGMLQuantizationType.F32, GGMLQuantizationType.F16) \
                 else dequantize(raw, kind)
-            if len(self._rows) * values.shape[-1] * 4 > 32 << 20:  # at most ~32 MB, however many new words come
-                self._rows.clear()
             self._rows.update(zip(missing, np.asarray(values, np.float32).reshape(len(missing), -1)))
         rows = np.stack([self._rows[int(i)] for i in ids])
         return rows * np.float32(self.scale) if self.scale != 1.0 else rows
@@ -296,8 +298,14 @@ class LLM(TextCodec):
         self._pos = 0
         self._prefix: list[int] | None = None
         self.table = TokenTable.open(path) if batch_prefill else None
-        if self.table is not None and self.table.width != self.n_embd:
+        if self.table is not None and (self.table.width != self.n_embd or len(self.table.data) != self.n_vocab
+                                       or self._adapter_touches_table(adapter)):
             self.table = None  # not the input width (a projected embedding): keep the piece-by-piece prefill
+
+    @staticmethod
+    def _adapter_touches_table(adapter) -> bool:
+        """An adapter on token_embd changes the token path only: rows read from the base's table would miss it."""
+        return adapter is not None and _gguf_tensor(adapter, "token_embd.weight.lora_a") is not None
 
     def _apply_adapter(self, path: str | os.PathLike) -> None:
         self.adapter = llama_cpp.llama_adapter_lora_init(self.model, os.fsencode(path))
@@ -394,7 +402,10 @@ class LLM(TextCodec):
         pieces = [p for p in pieces if len(p)]
         t0 = time.perf_counter()
         rest = self._one_batch(self._reuse_prefix(pieces))
-        logits = self.feed(rest) if rest else None
+        if not rest:  # the whole prompt is the kept prefix: its last logits were not kept, so feed it again
+            self.reset()
+            rest = self._one_batch(pieces)
+        logits = self.feed(rest)
         rule = self._grammar(grammar) if grammar else None
         t1 = time.perf_counter()
         first_token_ms = None

@@ -2,8 +2,8 @@
 link between words, face and voice — not a fixed list of sentences.
 
 Each emotion has templates with slots; each slot has a word list. A template belongs to one split (by its index), so
-the test split's sentences come from templates training never saw. Words for the sentiment-bearing slots of the
-`happy` family are also drawn from VADER's human valence ratings (MIT, `vaderSentiment` package) when it is
+the test split's sentences come from templates training never saw. Words for the `happy_adj` slot are also drawn
+from VADER's human valence ratings (MIT, `vaderSentiment` package) when it is
 installed, on top of the lists here.
 
     sentence("sad", "train", rng) → "Honestly, my uncle lost his job last week."
@@ -60,7 +60,7 @@ SLOTS = {
     "disgust_adj": ["disgusting", "revolting", "gross", "vile", "nasty", "foul", "filthy", "sickening"],
 }
 
-# emotion → templates; {slot} draws a word from SLOTS (or VADER for *_adj of happy / sad when installed)
+# emotion → templates; {slot} draws a word from SLOTS (and for happy_adj from VADER too, when installed)
 TEMPLATES = {
     "happy": ["{person} {good_news}!", "I am so {happy_adj} for {person}.", "I love {nice_thing}.",
               "this is the best news I have heard all year.", "{person} {good_news}, I could cry with joy.",

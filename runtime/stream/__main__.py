@@ -66,8 +66,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                       help="crop the largest face before the vision encoder (default: as the bundle was trained)")
     crop.add_argument("--no-face-crop", dest="face_crop", action="store_false", help="encode full frames")
     ap.add_argument("--no-feature-reuse", action="store_true", help="encode every frame and clip of every window")
-    ap.add_argument("--vad", choices=("off", "mark", "skip"), default="off",
-                    help="voice activity (silero-vad): mark windows with speech: true/false, or skip silent ones")
+    ap.add_argument("--vad", choices=("off", "mark", "skip"), default=None,
+                    help="voice activity (silero-vad): mark windows with speech: true/false, or skip silent ones "
+                         "(default: off; mark for the live subtitles that --mic turns on)")
     asr = ap.add_mutually_exclusive_group()
     asr.add_argument("--asr", dest="asr", action="store_true", default=None,
                      help="subtitles from the audio with Whisper tiny.en (extra asr); default: on for --mic without "
@@ -154,6 +155,7 @@ def choose_speech(args) -> None:
     """Live subtitles by default where they help: a person speaking into --mic is heard unless a --subtitle is given.
     The automatic choice is gated by voice activity (silence makes no text) and steps aside, with a warning, where
     the speech packages are missing; an explicit --asr fails instead."""
+    chosen_vad, args.vad = args.vad, args.vad or "off"
     if args.asr is not None:
         return
     args.asr = bool(args.mic) and not args.subtitle
@@ -166,7 +168,7 @@ def choose_speech(args) -> None:
         print(f"warning: no live subtitles ({missing['asr']}); the words are not heard", file=sys.stderr)
         args.asr = False
         return
-    if args.vad == "off":
+    if chosen_vad is None:
         if "vad" in missing:
             print(f"warning: live subtitles without voice activity ({missing['vad']}): only quiet windows are "
                   "left untranscribed", file=sys.stderr)
@@ -174,14 +176,15 @@ def choose_speech(args) -> None:
             args.vad = "mark"
 
 
-_signalled: list[int] = []
+_loading = threading.Event()  # set while main() loads the bundle
+_signalled: list[int] = []  # signals deferred during that load
 
 
 def _interrupt(signum, frame):
-    _signalled.append(signum)
-    if frame is not None and frame.f_code is discard_log.__code__:
-        # inside llama.cpp's logger while a model loads: ctypes would print and swallow the exception there, so
+    if _loading.is_set() and frame is not None and frame.f_code is discard_log.__code__:
+        # inside llama.cpp's logger while the model loads: ctypes would print and swallow the exception there, so
         # main() raises it once loading returns
+        _signalled.append(signum)
         return
     raise KeyboardInterrupt
 
@@ -212,12 +215,16 @@ def main(argv=None) -> int:
     writer = JsonLines() if args.json else Readable()
     choose_speech(args)
     task = get_task(args.task, args.max_new_tokens)
+    _signalled.clear()
+    _loading.set()
     try:
         pipeline = open_bundle(args.bundle, threads=args.threads, n_ctx=args.ctx, verify_hashes=not args.skip_hash,
                                backend=args.backend, encoder_variant=args.precision, llm_variant=args.llm_variant)
     except EdgeError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_FAILED
+    finally:
+        _loading.clear()
     if _signalled:  # a Ctrl-C / SIGTERM that arrived while llama.cpp was loading
         raise KeyboardInterrupt
     if pipeline.manifest.weights == "random":

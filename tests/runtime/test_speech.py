@@ -79,7 +79,7 @@ def test_subtitles_from_the_audio(bundle_f16, speech_clip):
 def _speech_args(**kw):
     from types import SimpleNamespace
 
-    return SimpleNamespace(**{"asr": None, "mic": None, "subtitle": "", "vad": "off", **kw})
+    return SimpleNamespace(**{"asr": None, "mic": None, "subtitle": "", "vad": None, **kw})
 
 
 def test_a_microphone_turns_live_subtitles_on_gated_by_voice_activity(monkeypatch, capsys):
@@ -93,9 +93,10 @@ def test_a_microphone_turns_live_subtitles_on_gated_by_voice_activity(monkeypatc
     for given in (_speech_args(mic="default", subtitle="hello"), _speech_args(), _speech_args(mic="default", asr=False)):
         choose_speech(given)
         assert not given.asr and given.vad == "off"
-    skip = _speech_args(mic="default", vad="skip")
-    choose_speech(skip)
-    assert skip.asr and skip.vad == "skip"  # an explicit VAD choice is kept
+    for vad in ("skip", "off"):
+        explicit = _speech_args(mic="default", vad=vad)
+        choose_speech(explicit)
+        assert explicit.asr and explicit.vad == vad  # an explicit VAD choice is kept
     monkeypatch.setattr(speech, "missing_speech_packages", lambda: {"asr": "pip install x", "vad": "pip install y"})
     args = _speech_args(mic="default")
     choose_speech(args)

@@ -29,3 +29,12 @@ def test_a_corpus_holds_many_distinct_subtitles_and_words_alone_often_carry_the_
     revealing = [r for r in rows if r["text_kind"] == "revealing"]
     assert len(revealing) > 0.2 * len(rows)
     assert all(r["face_emotion"] == r["voice_emotion"] == "neutral" != r["emotion"] for r in revealing)
+
+
+def test_held_out_subtitles_are_not_training_subtitles():
+    rows, _ = plan(1200, 5)
+    train = {r["subtitle"] for r in rows if r["split"] == "train"}
+    for split in ("val", "test"):
+        held = [r for r in rows if r["split"] == split and r["text_kind"] != "contradicting"]
+        shared = [r["subtitle"] for r in held if r["subtitle"] in train]
+        assert len(shared) <= 0.02 * len(held), shared[:5]  # an opener-less template without slots may repeat
