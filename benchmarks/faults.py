@@ -29,6 +29,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from benchmarks.report import write_report
+
 ROOT = Path(__file__).resolve().parents[1]
 RSS_BOUND_MB = 900  # the default bundle (570 MB on a small clip: the 253 MB base LLM is mapped), whatever the input's resolution
 
@@ -496,8 +498,7 @@ def main(argv=None) -> int:
             print(f"{case.name}: {'ok' if result.passed else 'FAILED ' + '; '.join(result.problems)}", file=sys.stderr)
             results.append(result)
     text = table(results)
-    (out / "faults.md").write_text(text + "\n")
-    (out / "faults.json").write_text(json.dumps([r.__dict__ for r in results], indent=2))
+    write_report(out, "faults", [r.__dict__ for r in results], text)
     print(text)
     return 0 if all(r.passed for r in results) else 1
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import sys
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import numpy as np
 
 from benchmarks.emotion_wheel import EmotionWheel, WheelDataError, string_to_list
 from benchmarks.metrics import ov_scores
+from benchmarks.report import write_report
 from runtime.answer import answer
 from runtime.encode import EncoderInputs, encode, encoder_inputs
 from runtime.encoders import Encoders
@@ -197,11 +197,7 @@ def table(report: dict) -> str:
 
 
 def write(report: dict, out: Path) -> str:
-    out.mkdir(parents=True, exist_ok=True)
-    text = table(report)
-    (out / "gate.md").write_text(text + "\n")
-    (out / "gate.json").write_text(json.dumps(report, indent=2))
-    return text
+    return write_report(out, "gate", report, table(report))
 
 
 def _tolerances(specs: list[str]) -> dict[str, float]:

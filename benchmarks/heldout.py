@@ -21,6 +21,7 @@ import numpy as np
 from benchmarks.emotion_wheel import EmotionWheel
 from benchmarks.errors import BenchmarkError
 from benchmarks.metrics import hit_rate, labels_to_sentiment, ov_scores, sentiment_f1
+from benchmarks.report import write_report
 from runtime.media import read_clip_for
 from runtime.pipeline import Pipeline, RuntimeOptions
 from runtime.task import get_task
@@ -124,12 +125,7 @@ def main(argv=None) -> int:
     except (BenchmarkError, EdgeError, ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "heldout.json").write_text(json.dumps(result, indent=2))
-    text = table(result)
-    (out / "heldout.md").write_text(text + "\n")
-    print(text)
+    print(write_report(args.out, "heldout", result, table(result)))
     return 0
 
 

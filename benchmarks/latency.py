@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.report import write_report
+
 STAGES = ("decode", "face", "preprocess", "vision", "audio", "fusion", "llm_prefill", "llm_prefill_warm", "llm_decode_per_token", "end_to_end")
 
 
@@ -336,8 +338,7 @@ def report(results: dict, out: Path, meta: dict) -> str:
                          f"{row['vision_gflops']:.0f} ({100 * row['vision_of_peak']:.0f} %) | "
                          f"{row['audio_gflops']:.0f} ({100 * row['audio_of_peak']:.0f} %) |")
     text = "\n".join(lines)
-    (out / "latency.md").write_text(text + "\n")
-    (out / "latency.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
+    write_report(out, "latency", {"meta": meta, "results": results}, text)
     _chart(results, out / "latency.png", meta)
     return text
 

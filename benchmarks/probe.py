@@ -29,6 +29,7 @@ import numpy as np
 from benchmarks.emotion_wheel import EmotionWheel
 from benchmarks.errors import BenchmarkError
 from benchmarks.metrics import hit_rate
+from benchmarks.report import write_report
 from runtime.media import Clip, read_clip_for
 from runtime.pipeline import Pipeline, RuntimeOptions
 from runtime.sentiment import sentiment
@@ -162,12 +163,7 @@ def main(argv=None) -> int:
     except (BenchmarkError, EdgeError, OSError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "probe.json").write_text(json.dumps(result, indent=2))
-    text = table(result)
-    (out / "probe.md").write_text(text + "\n")
-    print(text)
+    print(write_report(args.out, "probe", result, table(result)))
     return 0
 
 

@@ -9,12 +9,13 @@ whether the pipeline keeps up with real time (processing time per window vs hop)
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import threading
 import tempfile
 from pathlib import Path
+
+from benchmarks.report import write_report
 
 
 # Flat means: after the first tenth of the run (caches, arenas and thread pools settle), the highest value of the
@@ -117,9 +118,6 @@ def main(argv=None) -> int:
               "face_crop": args.face_crop, "rss_mb_before": before, "rss_mb_after": after, "samples": writer.samples,
               "flatness": flat, "summary": summary, "profile": profile, "processing_ms_per_window": per_window_ms,
               "keeps_up_in_real_time": per_window_ms < args.hop * 1e3}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "soak.json").write_text(json.dumps(result, indent=2))
     step = max(1, len(writer.samples) // 10)
     lines = ["| windows answered | RSS MB | open fds | threads |", "|---|---|---|---|"]
     lines += [f"| {x['windows']} | {x['rss_mb']:.1f} | {x['fds']} | {x['threads']} |" for x in writer.samples[::step]]
@@ -132,9 +130,7 @@ def main(argv=None) -> int:
               f"({'keeps up' if result['keeps_up_in_real_time'] else 'falls behind'}); VAD {args.vad}, face crops "
               f"{'on' if args.face_crop else 'off'}", "",
               "```", stream.profile.table(summary["windows_per_s"], summary["dropped"]), "```"]
-    text = "\n".join(lines)
-    (out / "soak.md").write_text(text + "\n")
-    print(text)
+    print(write_report(args.out, "soak", result, "\n".join(lines)))
     pipeline.close()
     return 0 if all(v["flat"] for v in flat.values()) else 1
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import struct
 import time
 from dataclasses import dataclass
 from typing import Sequence, Union
@@ -57,17 +58,16 @@ def _gguf_tensor(path: str | os.PathLike, name: str) -> tuple[str, int, tuple[in
     header. gguf-py's GGUFReader makes an array view of every metadata item, which for a 262k-word vocabulary takes
     seconds; here the items are only stepped over (numeric arrays in one step, strings by their lengths)."""
     import mmap
-    import struct
 
     with open(path, "rb") as f:
         buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)  # only the header's pages are read
     try:
-        return _scan_gguf(buf, name, struct)
+        return _scan_gguf(buf, name)
     finally:
         buf.close()
 
 
-def _scan_gguf(buf, name: str, struct) -> tuple[str, int, tuple[int, ...], int] | None:
+def _scan_gguf(buf, name: str) -> tuple[str, int, tuple[int, ...], int] | None:
     magic, version, n_tensors, n_kv = struct.unpack_from("<4sIQQ", buf, 0)
     if magic != b"GGUF" or version not in (2, 3):  # a big-endian file reads as another version
         return None
