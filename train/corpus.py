@@ -1,12 +1,13 @@
 """A synthetic MER-Caption-style corpus: faces and voices driven by an emotion, subtitles that agree with it,
 say nothing about it, or contradict it — so that every modality matters.
 
-A non-neutral emotion shows in face and voice (45 % of its clips), in the voice only (20 %), in the face
-only (20 %) or in the words only (15 %). Each clip has a random identity (face shape, skin, hair, glasses,
-background, position, scale, lighting, camera noise, voice), an expression track of action-unit-like
-parameters, speech whose prosody follows the emotion (espeak-ng when installed, else a source-filter voice),
-a subtitle, an OV label list, a sentiment and a description naming the visual, acoustic and textual cues.
-Splits are disjoint by identity and by sentence. Output: the clips, manifest.jsonl (with split), and
+A non-neutral emotion shows in face and voice (40 % of its clips), in the voice only (15 %), in the face
+only (15 %) or in the words only (30 %). One clip in ten shows nobody and is silent, as a camera with nobody in
+view: its subtitle is all there is to go on (a third of these say something neutral). Each clip has a random
+identity (face shape, skin, hair, glasses, background, position, scale, lighting, camera noise, voice), an
+expression track of action-unit-like parameters, speech whose prosody follows the emotion (espeak-ng when
+installed, else a source-filter voice), a subtitle, an OV label list, a sentiment and a description naming the
+visual, acoustic and textual cues. Splits are disjoint by identity and by sentence. Output: the clips, manifest.jsonl (with split), and
 MER-Caption-style CSVs per split.
 """
 
@@ -64,6 +65,8 @@ CONTRADICTING_CORES = {
     "happy": ["this is a disaster, isn't it?", "I suppose it could be worse."],
 }
 SPLITS = ("train", "val", "test")
+ABSENT = "absent"  # face_emotion / voice_emotion of a clip with nobody in view and nothing heard
+ABSENT_SHARE, ABSENT_NEUTRAL = 0.10, 1 / 3  # clips with nobody in them; of those, the share with neutral words
 
 
 @dataclass
@@ -144,8 +147,20 @@ def render(ident: Identity, au: dict, t: float, h: int, w: int, rng: np.random.G
     # a nose: the shadow under it and along one side, as a camera sees it
     nose = ((xx - cx) / (rx * 0.09)) ** 2 + ((yy - (cy + ry * 0.18)) / (ry * 0.05)) ** 2 <= 1
     img[nose] = tuple(int(c * 0.72) for c in ident.skin)
-    light = 1 + ident.light * (xx / w - 0.5)  # a light from one side
-    img = img * light[..., None] + rng.normal(0, ident.noise, img.shape)
+    return _camera(img, ident, rng)
+
+
+def render_empty(ident: Identity, h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """The identity's background with nobody in front of it, through the same light and camera noise."""
+    img = np.empty((h, w, 3), np.float32)
+    img[:] = ident.background
+    return _camera(img, ident, rng)
+
+
+def _camera(img: np.ndarray, ident: Identity, rng: np.random.Generator) -> np.ndarray:
+    h, w = img.shape[:2]
+    light = 1 + ident.light * (np.arange(w, dtype=np.float32) / w - 0.5)  # a light from one side
+    img = img * light[None, :, None] + rng.normal(0, ident.noise, img.shape)
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
@@ -186,9 +201,12 @@ def _clip_job(args) -> dict:
     ident = Identity(**{**ident_dict, "skin": tuple(ident_dict["skin"]), "hair": tuple(ident_dict["hair"]),
                         "background": tuple(ident_dict["background"])})
     rng = np.random.default_rng(seed)
-    _, _, face_au, prosody = EMOTIONS[row["face_emotion"]]
-    _, _, _, voice = EMOTIONS[row["voice_emotion"]]
-    wave = speak(row["subtitle"], ident, voice, rng)
+    nobody = row["face_emotion"] == ABSENT
+    face_au = {} if nobody else EMOTIONS[row["face_emotion"]][2]
+    if row["voice_emotion"] == ABSENT:  # a quiet room: the microphone's own noise
+        wave = rng.normal(0, 0.003, int((0.9 + len(row["subtitle"].split()) * 60 / 160) * 16000)).astype(np.float32)
+    else:
+        wave = speak(row["subtitle"], ident, EMOTIONS[row["voice_emotion"]][3], rng)
     seconds = float(np.clip(wave.size / 16000 + 0.6, 2.5, 6.0))
     fps, w, h = 15, 160, 120
     path = Path(out) / f"{row['name']}.mp4"
@@ -205,7 +223,8 @@ def _clip_job(args) -> dict:
             ramp = float(np.clip((t - onset * 0.5) / 0.5, 0, 1))  # the expression builds up, then holds
             au = {k: (v if k != "eye_open" else 1 + (v - 1)) * ramp if k != "eye_open" else 1 + (v - 1) * ramp
                   for k, v in face_au.items()}
-            frame = av.VideoFrame.from_ndarray(render(ident, au, t, h, w, rng), format="rgb24")
+            picture = render_empty(ident, h, w, rng) if nobody else render(ident, au, t, h, w, rng)
+            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
             frame.pts, frame.time_base = i, Fraction(1, fps)
             container.mux(vs.encode(frame))
         container.mux(vs.encode(None))
@@ -221,25 +240,33 @@ def _clip_job(args) -> dict:
 
 
 def describe(row: dict) -> str:
-    face = EMOTIONS[row["face_emotion"]][2]
-    cues = [FACE_CUES["smile"][0] if face.get("smile", 0) > 0.25 else FACE_CUES["smile"][1]
-            if face.get("smile", 0) < -0.25 else "keeps a straight face"]
-    cues += [FACE_CUES[k] for k in ("brow_raise", "brow_lower", "brow_knit", "mouth_open", "nod", "shake")
-             if abs(face.get(k, 0)) > 0.3]
-    p = EMOTIONS[row["voice_emotion"]][3]
-    voice = ["high-pitched" if p["pitch"] > 65 else "low" if p["pitch"] < 35 else "mid-pitched",
-             "lively" if p["range"] > 0.5 else "flat", "fast" if p["rate"] > 185 else "slow" if p["rate"] < 140 else "even",
-             "loud" if p["loudness"] > 150 else "quiet" if p["loudness"] < 95 else "moderate"]
-    if p["tremor"] > 0.3:
-        voice.append("trembling")
-    if p["pauses"] > 1:
-        voice.append("full of pauses")
+    if row["face_emotion"] == ABSENT:
+        video = "In the video, nobody is in view."
+    else:
+        face = EMOTIONS[row["face_emotion"]][2]
+        cues = [FACE_CUES["smile"][0] if face.get("smile", 0) > 0.25 else FACE_CUES["smile"][1]
+                if face.get("smile", 0) < -0.25 else "keeps a straight face"]
+        cues += [FACE_CUES[k] for k in ("brow_raise", "brow_lower", "brow_knit", "mouth_open", "nod", "shake")
+                 if abs(face.get(k, 0)) > 0.3]
+        video = f"In the video, the person {', '.join(cues[:-1]) + ' and ' + cues[-1] if len(cues) > 1 else cues[0]}."
+    if row["voice_emotion"] == ABSENT:
+        audio = "In the audio, nothing is heard."
+    else:
+        p = EMOTIONS[row["voice_emotion"]][3]
+        voice = ["high-pitched" if p["pitch"] > 65 else "low" if p["pitch"] < 35 else "mid-pitched",
+                 "lively" if p["range"] > 0.5 else "flat", "fast" if p["rate"] > 185 else "slow" if p["rate"] < 140 else "even",
+                 "loud" if p["loudness"] > 150 else "quiet" if p["loudness"] < 95 else "moderate"]
+        if p["tremor"] > 0.3:
+            voice.append("trembling")
+        if p["pauses"] > 1:
+            voice.append("full of pauses")
+        audio = f"In the audio, the voice is {', '.join(voice)}."
     text = {"consistent": "which fits the mood", "neutral": "which says little about the emotion",
             "contradicting": "but the face and voice tell another story",
-            "revealing": "which reveals what the face and voice hide"}[row["text_kind"]]
+            "revealing": "which reveals what the face and voice hide",
+            "alone": "which is all there is to go on"}[row["text_kind"]]
     labels = ", ".join(row["labels"]) or "neutral"
-    return (f"In the video, the person {', '.join(cues[:-1]) + ' and ' + cues[-1] if len(cues) > 1 else cues[0]}. "
-            f"In the audio, the voice is {', '.join(voice)}. In the text, the subtitle says \"{row['subtitle']}\", {text}. "
+    return (f"{video} {audio} In the text, the subtitle says \"{row['subtitle']}\", {text}. "
             f"Considering all the clues, the character's emotional state is {labels}.")
 
 
@@ -257,7 +284,12 @@ def plan(n: int, seed: int) -> tuple[list[dict], list[Identity]]:
         # each modality alone must sometimes carry the emotion, so that taking any one away costs; the words alone
         # carry it most often, as a subtitle is what a language model reads best
         r = rng.random()
-        if emotion != "neutral" and r < 0.15:
+        nobody = rng.random() < ABSENT_SHARE
+        if nobody and rng.random() < ABSENT_NEUTRAL:
+            emotion = "neutral"
+        if nobody:
+            face_emotion = voice_emotion = ABSENT
+        elif emotion != "neutral" and r < 0.15:
             face_emotion = "neutral"  # a poker face: only the voice (and maybe the words) tell
         elif emotion != "neutral" and r < 0.30:
             voice_emotion = "neutral"  # a flat voice: only the face (and maybe the words) tell
@@ -265,7 +297,9 @@ def plan(n: int, seed: int) -> tuple[list[dict], list[Identity]]:
             face_emotion = voice_emotion = "neutral"  # hidden in face and voice: only the words tell
         kind_r = rng.random()
         text_rng = random.Random(f"{seed}:{i}")
-        if face_emotion == voice_emotion == "neutral" != emotion:
+        if nobody:  # the words are all there is: they say the emotion, or nothing about it
+            kind, subtitle = "alone", sentences.sentence(emotion, split, text_rng)
+        elif face_emotion == voice_emotion == "neutral" != emotion:
             kind, subtitle = "revealing", sentences.sentence(emotion, split, text_rng)
         elif emotion in CONTRADICTING_CORES and kind_r < 0.25:
             cores = CONTRADICTING_CORES[emotion]
@@ -281,7 +315,8 @@ def plan(n: int, seed: int) -> tuple[list[dict], list[Identity]]:
         row = {"name": f"s{seed}_{i:05d}", "path": f"s{seed}_{i:05d}.mp4", "split": split, "identity": ident.id,
                "emotion": emotion, "face_emotion": face_emotion, "voice_emotion": voice_emotion, "text_kind": kind,
                "subtitle": subtitle, "labels": labels, "sentiment": sentiment,
-               "expression": EMOTIONS[face_emotion][2], "prosody": EMOTIONS[voice_emotion][3]}
+               "expression": {} if nobody else EMOTIONS[face_emotion][2],
+               "prosody": {} if nobody else EMOTIONS[voice_emotion][3]}
         row["description"] = describe(row)
         rows.append(row)
     return rows, identities

@@ -161,8 +161,9 @@ def ship(bundle: Path, corpus: Path, test_rows: list[dict]) -> None:
             (tmp / "bundle" / "NOTICE.md").write_text(GEMMA_NOTICE)
         (tmp / "samples").mkdir()
         picked = {}
-        for r in test_rows:
-            if r["emotion"] not in picked and r["text_kind"] != "contradicting":
+        for r in test_rows:  # a sample shows its emotion in the face and the voice, and the words agree
+            if r["emotion"] not in picked and r["face_emotion"] == r["voice_emotion"] == r["emotion"] \
+                    and r["text_kind"] in ("consistent", "neutral"):
                 picked[r["emotion"]] = r
         lines = []
         for emotion, r in sorted(picked.items()):

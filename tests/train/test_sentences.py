@@ -38,3 +38,35 @@ def test_held_out_subtitles_are_not_training_subtitles():
         held = [r for r in rows if r["split"] == split and r["text_kind"] != "contradicting"]
         shared = [r["subtitle"] for r in held if r["subtitle"] in train]
         assert len(shared) <= 0.02 * len(held), shared[:5]  # an opener-less template without slots may repeat
+
+
+def test_some_clips_show_nobody_and_their_words_alone_give_the_label():
+    from train.corpus import ABSENT, describe
+
+    rows, _ = plan(1600, 4)
+    alone = [r for r in rows if r["text_kind"] == "alone"]
+    assert 0.06 * len(rows) < len(alone) < 0.14 * len(rows)
+    assert all(r["face_emotion"] == r["voice_emotion"] == ABSENT and not r["expression"] for r in alone)
+    neutral = [r for r in alone if r["emotion"] == "neutral"]
+    assert 0.2 * len(alone) < len(neutral) < 0.5 * len(alone)  # neutral words over an empty room answer neutral
+    assert all(not r["labels"] and r["sentiment"] == 0 for r in neutral)
+    assert "nobody is in view" in describe(alone[0]) and "nothing is heard" in describe(alone[0])
+
+
+def test_a_clip_with_nobody_is_the_background_and_room_noise(tmp_path):
+    from dataclasses import asdict
+
+    import numpy as np
+
+    from runtime.media import read_clip
+    from train.corpus import ABSENT, _clip_job, make_identity
+
+    ident = make_identity(7, np.random.default_rng(7))
+    row = {"name": "empty", "face_emotion": ABSENT, "voice_emotion": ABSENT, "subtitle": "The bus leaves at six."}
+    _clip_job((str(tmp_path), row, asdict(ident), 7))
+    clip = read_clip(tmp_path / "empty.mp4", num_frames=4)
+    background = np.array(ident.background, np.float32)
+    for frame in clip.frames:  # nothing but the background under its light and noise
+        assert np.abs(frame.reshape(-1, 3).astype(np.float32).mean(0) - background).max() < 25
+        assert frame.astype(np.float32).std(axis=(0, 1)).max() < 25
+    assert clip.has_audio and np.abs(clip.waveform).max() < 0.05  # no speech
