@@ -3,7 +3,8 @@ say nothing about it, or contradict it — so that every modality matters.
 
 A non-neutral emotion shows in face and voice (40 % of its clips), in the voice only (15 %), in the face
 only (15 %) or in the words only (30 %). One clip in ten shows nobody and is silent, as a camera with nobody in
-view: its subtitle is all there is to go on (a third of these say something neutral). Each clip has a random
+view: its subtitle is all there is to go on (a third of these say something neutral); half of these are digital
+silence (a camera without a microphone), a third a plain grey picture. Each clip has a random
 identity (face shape, skin, hair, glasses, background, position, scale, lighting, camera noise, voice), an
 expression track of action-unit-like parameters, speech whose prosody follows the emotion (espeak-ng when
 installed, else a source-filter voice), a subtitle, an OV label list, a sentiment and a description naming the
@@ -150,8 +151,11 @@ def render(ident: Identity, au: dict, t: float, h: int, w: int, rng: np.random.G
     return _camera(img, ident, rng)
 
 
-def render_empty(ident: Identity, h: int, w: int, rng: np.random.Generator) -> np.ndarray:
-    """The identity's background with nobody in front of it, through the same light and camera noise."""
+def render_empty(ident: Identity, h: int, w: int, rng: np.random.Generator, blank: bool = False) -> np.ndarray:
+    """The identity's background with nobody in front of it, through the same light and camera noise; `blank`:
+    a plain grey picture (a covered lens, a test pattern, a feed with nothing in it)."""
+    if blank:
+        return np.full((h, w, 3), int(np.mean(ident.background)), np.uint8)
     img = np.empty((h, w, 3), np.float32)
     img[:] = ident.background
     return _camera(img, ident, rng)
@@ -203,8 +207,10 @@ def _clip_job(args) -> dict:
     rng = np.random.default_rng(seed)
     nobody = row["face_emotion"] == ABSENT
     face_au = {} if nobody else EMOTIONS[row["face_emotion"]][2]
-    if row["voice_emotion"] == ABSENT:  # a quiet room: the microphone's own noise
-        wave = rng.normal(0, 0.003, int((0.9 + len(row["subtitle"].split()) * 60 / 160) * 16000)).astype(np.float32)
+    if row["voice_emotion"] == ABSENT:  # a quiet room (the microphone's own noise), or no sound at all: a camera
+        # without a microphone gives the encoder zeros, which normalisation leaves zeros while it lifts noise
+        level = {"silence": 0.0, "noise": row.get("room_noise", 0.003)}[row.get("room", "noise")]
+        wave = rng.normal(0, level, int((0.9 + len(row["subtitle"].split()) * 60 / 160) * 16000)).astype(np.float32)
     else:
         wave = speak(row["subtitle"], ident, EMOTIONS[row["voice_emotion"]][3], rng)
     seconds = float(np.clip(wave.size / 16000 + 0.6, 2.5, 6.0))
@@ -223,7 +229,7 @@ def _clip_job(args) -> dict:
             ramp = float(np.clip((t - onset * 0.5) / 0.5, 0, 1))  # the expression builds up, then holds
             au = {k: (v if k != "eye_open" else 1 + (v - 1)) * ramp if k != "eye_open" else 1 + (v - 1) * ramp
                   for k, v in face_au.items()}
-            picture = render_empty(ident, h, w, rng) if nobody else render(ident, au, t, h, w, rng)
+            picture = render_empty(ident, h, w, rng, row.get("blank", False)) if nobody else render(ident, au, t, h, w, rng)
             frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
             frame.pts, frame.time_base = i, Fraction(1, fps)
             container.mux(vs.encode(frame))
@@ -297,8 +303,11 @@ def plan(n: int, seed: int) -> tuple[list[dict], list[Identity]]:
             face_emotion = voice_emotion = "neutral"  # hidden in face and voice: only the words tell
         kind_r = rng.random()
         text_rng = random.Random(f"{seed}:{i}")
+        room = {}
         if nobody:  # the words are all there is: they say the emotion, or nothing about it
             kind, subtitle = "alone", sentences.sentence(emotion, split, text_rng)
+            room = {"room": text_rng.choice(["silence", "noise"]), "room_noise": round(text_rng.uniform(0.001, 0.01), 4),
+                    "blank": text_rng.random() < 1 / 3}
         elif face_emotion == voice_emotion == "neutral" != emotion:
             kind, subtitle = "revealing", sentences.sentence(emotion, split, text_rng)
         elif emotion in CONTRADICTING_CORES and kind_r < 0.25:
@@ -316,7 +325,7 @@ def plan(n: int, seed: int) -> tuple[list[dict], list[Identity]]:
                "emotion": emotion, "face_emotion": face_emotion, "voice_emotion": voice_emotion, "text_kind": kind,
                "subtitle": subtitle, "labels": labels, "sentiment": sentiment,
                "expression": {} if nobody else EMOTIONS[face_emotion][2],
-               "prosody": {} if nobody else EMOTIONS[voice_emotion][3]}
+               "prosody": {} if nobody else EMOTIONS[voice_emotion][3], **room}
         row["description"] = describe(row)
         rows.append(row)
     return rows, identities
