@@ -4,12 +4,12 @@ say nothing about it, or contradict it — so that every modality matters.
 A non-neutral emotion shows in face and voice (40 % of its clips), in the voice only (15 %), in the face
 only (15 %) or in the words only (30 %). One clip in ten shows nobody and is silent, as a camera with nobody in
 view: its subtitle is all there is to go on (a third of these say something neutral); half of these are digital
-silence (a camera without a microphone), a third a plain grey picture. Each clip has a random
-identity (face shape, skin, hair, glasses, background, position, scale, lighting, camera noise, voice), an
-expression track of action-unit-like parameters, speech whose prosody follows the emotion (espeak-ng when
-installed, else a source-filter voice), a subtitle, an OV label list, a sentiment and a description naming the
-visual, acoustic and textual cues. Splits are disjoint by identity and by sentence. Output: the clips, manifest.jsonl (with split), and
-MER-Caption-style CSVs per split.
+silence (a camera without a microphone), a third a plain grey picture. Each clip has a random identity (face
+shape, skin, hair, glasses, background, position, scale, lighting, camera noise, voice), an expression track of
+action-unit-like parameters, speech whose prosody follows the emotion (espeak-ng when installed, else a
+source-filter voice), a subtitle, an OV label list, a sentiment and a description naming the visual, acoustic and
+textual cues. Splits are disjoint by identity and by sentence. Output: the clips, manifest.jsonl (with split),
+and MER-Caption-style CSVs per split.
 """
 
 from __future__ import annotations
@@ -209,7 +209,7 @@ def _clip_job(args) -> dict:
     face_au = {} if nobody else EMOTIONS[row["face_emotion"]][2]
     if row["voice_emotion"] == ABSENT:  # a quiet room (the microphone's own noise), or no sound at all: a camera
         # without a microphone gives the encoder zeros, which normalisation leaves zeros while it lifts noise
-        level = {"silence": 0.0, "noise": row.get("room_noise", 0.003)}[row.get("room", "noise")]
+        level = 0.0 if row.get("room") == "silence" else row.get("room_noise", 0.003)
         wave = rng.normal(0, level, int((0.9 + len(row["subtitle"].split()) * 60 / 160) * 16000)).astype(np.float32)
     else:
         wave = speak(row["subtitle"], ident, EMOTIONS[row["voice_emotion"]][3], rng)
