@@ -184,7 +184,7 @@ def pretrain_demo(corpus: Path, out: Path, seed: int = 0, vision_frames: int = 1
     GGUF base's vocabulary and the pretrained expression network as they are; only the audio encoder learns here."""
     from train.checkpoint import save_checkpoint
     from train.config import PRESETS
-    from train.corpus import EMOTIONS
+    from train.corpus import ABSENT
     from train.data import read_jsonl
     from train.model import AffectGPT
     from train.tokenizer import train_tiny_tokenizer
@@ -206,7 +206,7 @@ def pretrain_demo(corpus: Path, out: Path, seed: int = 0, vision_frames: int = 1
         history["vision"] = pretrain_vision(model, frames=vision_frames, epochs=vision_epochs, seed=seed, log=log)
         model.vision.clip.save_pretrained(out / "encoders" / "vision")
         cfg.vision_path = str((out / "encoders" / "vision").resolve())
-    picked = [r for r in train_rows if r["voice_emotion"] in EMOTIONS][:audio_samples]  # clips where somebody speaks
+    picked = [r for r in train_rows if r["voice_emotion"] != ABSENT][:audio_samples]  # clips where somebody speaks
     log(f"pretraining the audio encoder on {len(picked)} clips")
     samples = {s.name: s for s in read_jsonl(corpus / "train.jsonl")}
     history["audio"] = pretrain_audio(model, picked, [samples[r["name"]] for r in picked], epochs=audio_epochs,
