@@ -4,9 +4,12 @@ step of a bundle, as the other quantized variants are).
     python -m quant.tensorrt --bundle B --precision fp16
     python -m quant.tensorrt --bundle B --precision int8 --clips CLIPS_DIR
 
-Engines run only on the GPU model, compute capability and TensorRT version they were built with, so they
-live in BUNDLE/engines/<gpu>-sm<cc>-trt<version>/ (not in the manifest), with the timing cache that makes
-rebuilds fast. INT8 is calibrated (entropy calibrator) on real clips fed through the runtime's preprocessing.
+Engines run only on the GPU model, compute capability and TensorRT version they were built with, and a plan
+is code for the GPU: they are built on the device and kept outside the bundle, in the engine cache
+($AFFECTGPT_ENGINE_CACHE, else $XDG_CACHE_HOME or ~/.cache, then affectgpt-edge/engines; see
+runtime.backends.engine_cache_root) under <gpu>-sm<cc>-trt<version>/<sha256 of the bundle's graphs>/, beside
+the timing cache that makes rebuilds fast. A bundle that carries engines is refused. INT8 is calibrated
+(entropy calibrator) on real clips fed through the runtime's preprocessing.
 Runtime: `python -m runtime.stream --backend tensorrt ...`.
 """
 
@@ -108,14 +111,21 @@ def build_engine(onnx_path: Path, engine_path: Path, role: str, precision: str, 
         tmp.write_bytes(bytes(config.get_timing_cache().serialize()))
 
 
+def engines_folder(bundle: Path, manifest, key: str) -> Path:
+    """The cache folder the runtime's --backend tensorrt looks in for this bundle on a device with `key`."""
+    from runtime.pipeline import engine_folder_for
+
+    return engine_folder_for(bundle, manifest, key)
+
+
 def build_bundle_engines(bundle: str | os.PathLike, precision: str, clips_dir: str | None = None,
                          workspace_gb: float = 2.0) -> list[Path]:
     from runtime.backends import engine_key
 
     _trt()
     bundle = Path(bundle)
-    manifest = read_manifest(bundle)
-    folder = bundle / "engines" / engine_key()
+    manifest = read_manifest(bundle)  # hashes every graph: the cache key below is the manifest's sha256
+    folder = engines_folder(bundle, manifest, engine_key())
     folder.mkdir(parents=True, exist_ok=True)
     feeds = None
     if precision == "int8":
@@ -127,7 +137,7 @@ def build_bundle_engines(bundle: str | os.PathLike, precision: str, clips_dir: s
     out = []
     for role in ENCODER_ROLES:
         engine = folder / f"{role}.{precision}.engine"
-        build_engine(bundle / manifest.files[role].path, engine, role, precision, folder / "timing.cache",
+        build_engine(bundle / manifest.files[role].path, engine, role, precision, folder.parent / "timing.cache",
                      feeds[role] if feeds else None, workspace_gb)
         out.append(engine)
     record_engines(folder, out)

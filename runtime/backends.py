@@ -19,8 +19,63 @@ class BackendError(EdgeError):
     pass
 
 
+def engine_cache_root() -> Path:
+    """Where engines built on this device are kept: $AFFECTGPT_ENGINE_CACHE, else $XDG_CACHE_HOME/affectgpt-edge/
+    engines, else ~/.cache/affectgpt-edge/engines. Never inside a bundle: a plan is code for the GPU, built
+    here from graphs whose sha256 the bundle's manifest vouches for, and a bundle cannot ship one."""
+    if os.environ.get("AFFECTGPT_ENGINE_CACHE"):
+        return Path(os.environ["AFFECTGPT_ENGINE_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "affectgpt-edge" / "engines"
+
+
+def engine_folder(sources: str, key: str, root: str | os.PathLike | None = None) -> Path:
+    """The cache folder of TensorRT engines built from graphs with digest `sources` (runtime.manifest.
+    sources_digest) on a device with `key` (engine_key): another bundle's weights or another GPU / TensorRT
+    version never finds them."""
+    return Path(root or engine_cache_root()) / _safe(key) / sources[:32]
+
+
+def ort_trt_cache(sources: str, root: str | os.PathLike | None = None) -> Path:
+    """ONNX Runtime's TensorRT engine cache for one graph (digest `sources`): ONNX Runtime names its cached
+    engines by the graph's node and tensor names, not its weights, so each graph's content gets its own folder;
+    ONNX Runtime's and TensorRT's versions and the GPU are part of the key as its documentation asks."""
+    import onnxruntime as ort
+
+    try:
+        device = engine_key()
+    except BackendError:  # no TensorRT / cuda-python Python packages: ONNX Runtime's own file names carry sm<cc>
+        device = "gpu"
+    return Path(root or engine_cache_root()) / "ort-trt" / _safe(f"{device}-ort{ort.__version__}") / sources[:32]
+
+
+def graph_digest(path: str | os.PathLike) -> str:
+    """sha256 over an ONNX file and the external data files it names: the key of a graph that comes without a
+    manifest (a bundle's graphs are keyed by their manifest sha256, runtime.manifest.sources_digest)."""
+    import hashlib
+
+    from runtime.manifest import sha256_file
+    from runtime.onnx_external import OnnxFormatError, external_refs
+
+    path = Path(path)
+    digest = hashlib.sha256(sha256_file(path).encode())
+    try:
+        refs = external_refs(path)
+    except (OnnxFormatError, OSError):
+        refs = []  # ONNX Runtime refuses the file itself
+    for location in sorted({r.location for r in refs if r.location}):
+        data = path.parent / location
+        digest.update(f"\0{location}\0{sha256_file(data) if data.is_file() else ''}".encode())
+    return digest.hexdigest()
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-._" else "-" for c in name).strip("-.") or "unnamed"
+
+
 def ort_providers(backend: str, cache_dir: str | os.PathLike | None = None, fp16: bool = True) -> list:
-    """The provider list for an ONNX Runtime backend, checked against what this onnxruntime build has."""
+    """The provider list for an ONNX Runtime backend, checked against what this onnxruntime build has.
+    `cache_dir`: ort-trt's engine cache for this graph (ort_trt_cache); required for ort-trt."""
     import onnxruntime as ort
 
     if backend not in _PROVIDER:
@@ -35,7 +90,9 @@ def ort_providers(backend: str, cache_dir: str | os.PathLike | None = None, fp16
         return ["CPUExecutionProvider"]
     if backend == "ort-cuda":
         return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    cache = Path(cache_dir or Path.home() / ".cache" / "affectgpt-edge" / "ort-trt")
+    if cache_dir is None:  # a cache shared by every graph would hand one graph another's engine
+        raise BackendError("backend ort-trt needs an engine cache folder per graph (runtime.backends.ort_trt_cache)")
+    cache = Path(cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
     trt_options = {"trt_fp16_enable": fp16, "trt_engine_cache_enable": True, "trt_engine_cache_path": str(cache),
                    "trt_timing_cache_enable": True, "trt_timing_cache_path": str(cache)}
@@ -61,8 +118,14 @@ def engine_key() -> str:
     if err != cudart.cudaError_t.cudaSuccess:
         raise BackendError(f"no CUDA device: {err}")
     name = props.name.decode() if isinstance(props.name, bytes) else str(props.name)
-    name = "".join(c if c.isalnum() else "-" for c in name).strip("-")
-    return f"{name}-sm{props.major}{props.minor}-trt{trt.__version__}"
+    return engine_key_for(name, props.major, props.minor, trt.__version__)
+
+
+def engine_key_for(gpu: str, major: int, minor: int, tensorrt_version: str) -> str:
+    """The engine key, e.g. NVIDIA-GeForce-RTX-4090-sm89-trt10.3.0: a TensorRT engine runs only on the GPU model,
+    compute capability and TensorRT version it was built with."""
+    gpu = "".join(c if c.isalnum() else "-" for c in gpu).strip("-")
+    return _safe(f"{gpu}-sm{major}{minor}-trt{tensorrt_version}")
 
 
 class TensorRTModel:

@@ -11,8 +11,8 @@ import os
 import numpy as np
 import onnxruntime as ort
 
-from runtime.backends import BackendError, TensorRTModel, check_provider, ort_providers
-from runtime.errors import EdgeError
+from runtime.backends import BackendError, TensorRTModel, check_provider, graph_digest, ort_providers, ort_trt_cache
+from runtime.errors import EdgeError, printable
 
 
 class EncoderError(EdgeError):
@@ -22,17 +22,20 @@ class EncoderError(EdgeError):
 class OnnxModel:
     """One ONNX file in one ONNX Runtime session; refuses a silent fall-back to another provider."""
 
-    def __init__(self, path: str | os.PathLike, threads: int | None = None, backend: str = "ort-cpu"):
+    def __init__(self, path: str | os.PathLike, threads: int | None = None, backend: str = "ort-cpu",
+                 engine_cache: str | os.PathLike | None = None):
         options = ort.SessionOptions()
         options.log_severity_level = 3
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
-        providers = ort_providers(backend)
+        if backend == "ort-trt" and engine_cache is None:  # a graph outside a bundle: keyed by its own bytes
+            engine_cache = ort_trt_cache(graph_digest(path))
+        providers = ort_providers(backend, engine_cache)
         try:
             self.session = ort.InferenceSession(str(path), options, providers=providers)
         except Exception as err:  # ORT raises its own Fail / InvalidProtobuf types
-            raise EncoderError(f"ONNX Runtime cannot load {path}: {err}") from None
+            raise EncoderError(printable(f"ONNX Runtime cannot load {path}: {err}")) from None
         self.path = str(path)
         self.provider = self.session.get_providers()[0]
         check_provider(backend, self.provider, path)
@@ -44,10 +47,10 @@ class OnnxModel:
         return self.session.run(None, dict(zip(self.inputs, arrays)))[0]
 
 
-def load_model(path, threads: int | None = None, backend: str = "ort-cpu"):
+def load_model(path, threads: int | None = None, backend: str = "ort-cpu", engine_cache=None):
     if backend == "tensorrt":
         return TensorRTModel(path)
-    return OnnxModel(path, threads, backend)
+    return OnnxModel(path, threads, backend, engine_cache)
 
 
 class Encoders:
@@ -58,13 +61,15 @@ class Encoders:
     for the audio encoder and no slower, −110 MB for vision at +3 % time)."""
 
     def __init__(self, vision_path, audio_path, fusion_path, threads: int | None = None, backend: str = "ort-cpu",
-                 batch: int = 2):
+                 batch: int = 2, engine_caches: tuple | None = None):
+        """`engine_caches`: ort-trt's engine cache folder of each graph (runtime.backends.ort_trt_cache)."""
         self.backend = backend
         self.batch = max(1, batch)
+        caches = engine_caches or (None, None, None)
         try:
-            self.vision = load_model(vision_path, threads, backend)
-            self.audio = load_model(audio_path, threads, backend)
-            self.fusion = load_model(fusion_path, threads, backend)
+            self.vision = load_model(vision_path, threads, backend, caches[0])
+            self.audio = load_model(audio_path, threads, backend, caches[1])
+            self.fusion = load_model(fusion_path, threads, backend, caches[2])
         except BackendError as err:
             raise EncoderError(str(err)) from None
 

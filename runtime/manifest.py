@@ -13,10 +13,10 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from runtime.atomic import write_text
-from runtime.errors import EdgeError
+from runtime.errors import EdgeError, printable
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -57,6 +57,13 @@ def _check(section: str, fields: list[tuple[str, object, float, float]]) -> None
             raise BundleError(f"{section}.{name} is {value!r}: it must be a number from {low:g} to {high:g}")
 
 
+# Numbers that are each in range can multiply into tens of GB (4096² pixels × 256 frames is 51 GB of float32):
+# what one window may cost is bounded as well. Far above any real encoder (CLIP-L: 8 × 3 × 224² × 4 = 4.8 MB;
+# HuBERT: 8 clips × 32,000 samples × 4 = 1 MB), far below what a device has.
+MAX_WINDOW_PIXEL_BYTES = 512 << 20  # num_frames × 3 × image_size² float32 values
+MAX_WINDOW_AUDIO_BYTES = 128 << 20  # num_clips × clip samples float32 values
+
+
 @dataclass(frozen=True)
 class Preprocessing:
     """How media becomes encoder input. Shared by training and inference (runtime/preprocess.py)."""
@@ -88,6 +95,15 @@ class Preprocessing:
         if len(self.image_mean) != 3 or len(self.image_std) != 3 or not all(
                 isinstance(x, (int, float)) and x > 0 for x in self.image_std):
             raise BundleError("preprocessing.image_mean / image_std must hold 3 numbers each, the std ones positive")
+        pixels = self.num_frames * 3 * self.image_size ** 2 * 4
+        if pixels > MAX_WINDOW_PIXEL_BYTES:
+            raise BundleError(f"preprocessing.num_frames {self.num_frames} × image_size {self.image_size}² makes "
+                              f"{pixels / 2**20:,.0f} MiB of pixels per window; at most {MAX_WINDOW_PIXEL_BYTES >> 20} MiB")
+        audio = self.num_clips * self.clip_samples * 4
+        if audio > MAX_WINDOW_AUDIO_BYTES:
+            raise BundleError(f"preprocessing.num_clips {self.num_clips} × clip_seconds {self.clip_seconds:g} × "
+                              f"sample_rate {self.sample_rate} makes {audio / 2**20:,.0f} MiB of audio per window; "
+                              f"at most {MAX_WINDOW_AUDIO_BYTES >> 20} MiB")
 
     @property
     def clip_samples(self) -> int:
@@ -121,6 +137,16 @@ class PromptSpec:
     def __post_init__(self):
         _check("prompt", [("bos_id", self.bos_id, 0, 1 << 31), ("eos_id", self.eos_id, 0, 1 << 31)]
                + [(f"placeholder_rows[{i}]", n, 1, 4096) for i, n in enumerate(self.placeholder_rows)])
+        for name in ("template", "question", "bos_token", "eos_token", "stop_text"):
+            if not isinstance(getattr(self, name), str):
+                raise BundleError(f"prompt.{name} must be a string, not {type(getattr(self, name)).__name__}")
+        if not all(isinstance(p, str) for p in self.placeholders):
+            raise BundleError("prompt.placeholders must be strings")
+        # An answer is cut at the first stop text: an empty one is found at position 0 (every answer empty), a
+        # blank one at the first space. A model that ends on its eos token alone keeps the default.
+        if not self.stop_text.strip():
+            raise BundleError(f"prompt.stop_text is {self.stop_text!r}: it must hold visible text (the reference's "
+                              "is '###'); leave it out for the default")
 
 
 @dataclass
@@ -129,6 +155,17 @@ class FileEntry:
     sha256: str
     bytes: int
     kind: str = ""  # e.g. "F16" for a GGUF, "fp32" for an ONNX file
+
+    def __post_init__(self):
+        if not isinstance(self.path, str) or not isinstance(self.kind, str):
+            raise BundleError("manifest files: path and kind must be strings")
+        if not isinstance(self.sha256, str) or not _SHA256.fullmatch(self.sha256):
+            raise BundleError(f"manifest files: {printable(self.path)} has sha256 {printable(repr(self.sha256))}, "
+                              "not 64 hex digits")
+        _check(f"files[{printable(self.path)}]", [("bytes", self.bytes, 0, 1 << 50)])
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass
@@ -181,15 +218,16 @@ class Manifest:
                 base_model=_base_model_entry(raw.get("base_model")),
                 format_version=version,
             )
-        except (KeyError, TypeError) as err:
-            raise BundleError(f"manifest is missing or has a malformed field: {err}") from None
+        except (KeyError, TypeError, AttributeError, ValueError) as err:
+            raise BundleError(f"manifest is missing or has a malformed field: {printable(err)}") from None
 
 
 def _base_model_entry(raw) -> dict[str, str] | None:
     if raw is None:
         return None
-    if not isinstance(raw, dict) or not all(isinstance(raw.get(k), str) for k in ("key", "sha256")):
-        raise BundleError("manifest base_model must hold a key and a sha256 (strings)")
+    if not isinstance(raw, dict) or not all(isinstance(raw.get(k), str) for k in ("key", "sha256")) or not \
+            _SHA256.fullmatch(raw["sha256"]):
+        raise BundleError("manifest base_model must hold a key (a string) and a sha256 (64 hex digits)")
     return {"key": raw["key"], "sha256": raw["sha256"]}
 
 
@@ -212,73 +250,156 @@ def write_manifest(bundle_dir: str | os.PathLike, manifest: Manifest) -> None:
 
 
 def read_manifest(bundle_dir: str | os.PathLike, verify_hashes: bool = True) -> Manifest:
-    """Read and check a bundle's manifest: version, required files present, sizes and sha256 match."""
+    """Read and check a bundle's manifest: version, required files present, sizes and sha256 match, nothing
+    unlisted in the folder, every ONNX graph's external data a listed file."""
     bundle_dir = Path(bundle_dir)
     if not bundle_dir.is_dir():
-        raise BundleError(f"bundle folder not found: {bundle_dir}")
+        raise BundleError(f"bundle folder not found: {printable(bundle_dir)}")
     path = bundle_dir / MANIFEST_NAME
     if not path.is_file():
-        raise BundleError(f"{bundle_dir} is not a bundle: it has no {MANIFEST_NAME}")
+        raise BundleError(f"{printable(bundle_dir)} is not a bundle: it has no {MANIFEST_NAME}")
     try:
         raw = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise BundleError(f"{path} is not valid JSON: {err}") from None
+        raise BundleError(f"{printable(path)} is not valid JSON: {printable(err)}") from None
+    if not isinstance(raw, dict):
+        raise BundleError(f"{printable(path)} holds no JSON object")
     manifest = Manifest.from_dict(raw)
     in_template = re.findall(r"<[A-Za-z]+Here>", manifest.prompt.template)
     if sorted(in_template) != sorted(manifest.prompt.placeholders) or len(manifest.prompt.placeholders) != len(
             manifest.prompt.placeholder_rows):
         raise BundleError(f"the prompt template holds {', '.join(in_template) or 'no placeholders'} but the manifest "
-                          f"lists {', '.join(manifest.prompt.placeholders)} with rows {list(manifest.prompt.placeholder_rows)}")
+                          f"lists {printable(', '.join(manifest.prompt.placeholders))} with rows "
+                          f"{list(manifest.prompt.placeholder_rows)}")
     missing = [role for role in REQUIRED_ROLES if role not in manifest.files]
     if missing:
         raise BundleError(f"manifest lists no file for {', '.join(missing)}")
     for role, entry in manifest.files.items():
         file = confined(bundle_dir, entry.path, f"files.{role}.path")
         if not file.is_file():
-            raise BundleError(f"bundle file for {role} is missing: {file}")
+            raise BundleError(f"bundle file for {printable(role)} is missing: {printable(file)}")
         size = file.stat().st_size
         if size != entry.bytes:
-            raise BundleError(f"{file} has {size} bytes, the manifest says {entry.bytes}: the bundle is damaged")
+            raise BundleError(f"{printable(file)} has {size} bytes, the manifest says {entry.bytes}: the bundle is damaged")
         if verify_hashes and sha256_file(file) != entry.sha256:
-            raise BundleError(f"{file} does not match its sha256 in the manifest: the bundle is damaged")
+            raise BundleError(f"{printable(file)} does not match its sha256 in the manifest: the bundle is damaged")
     unlisted = unlisted_files(bundle_dir, manifest)
+    engines = [name for name in unlisted if name.split("/")[0] == ENGINES_DIR]
+    if engines:
+        raise BundleError(f"{printable(bundle_dir)} carries TensorRT engines ({printable(engines[0])}): an engine is "
+                          "never taken from a bundle; remove the folder and build them on this device with python -m "
+                          "quant.tensorrt (they go to a cache outside the bundle)")
     if unlisted:
-        raise BundleError(f"{bundle_dir} holds files its manifest does not list: {', '.join(unlisted[:5])} (every file a "
-                          "graph or model reads, ONNX external data included, must be listed with its sha256)")
+        raise BundleError(f"{printable(bundle_dir)} holds files its manifest does not list: "
+                          f"{printable(', '.join(unlisted[:5]))} (every file a graph or model reads, ONNX external "
+                          "data included, must be listed with its sha256; a notes file may be README, LICENSE, NOTICE "
+                          "or COPYING, plain or .md / .txt)")
+    check_external_data(bundle_dir, manifest)
     return manifest
 
 
 def confined(bundle_dir: Path, relative: str, what: str = "path") -> Path:
     """A path of the manifest as a file inside the bundle; absolute paths, `..` and links that lead out are refused."""
     path = Path(relative)
-    if path.is_absolute() or ".." in path.parts or not relative:
-        raise BundleError(f"manifest {what} {relative!r} is not a plain path inside the bundle")
+    if not relative or "\0" in relative or path.is_absolute() or ".." in path.parts:
+        raise BundleError(f"manifest {printable(what)} {printable(repr(relative))} is not a plain path inside the bundle")
     file = bundle_dir / path
     if not file.resolve().is_relative_to(bundle_dir.resolve()):
-        raise BundleError(f"manifest {what} {relative!r} leads outside the bundle (a link?)")
+        raise BundleError(f"manifest {printable(what)} {printable(repr(relative))} leads outside the bundle (a link?)")
     return file
 
 
-# Files a bundle may hold besides those its manifest lists: notes for people, and engines built on the device
-# (checked against their own list, engines.json, when they are used).
-_FREE_NAMES = re.compile(r"^(README|LICENSE|NOTICE|COPYING)(\..*)?$", re.I)
+# Files a bundle may hold besides those its manifest lists: notes for people, at the top, as plain files.
+# Nothing reads them (an ONNX graph that names one as its data is refused by check_external_data), and their
+# names and suffixes are few, so they cannot stand in for a model's split parts or data files.
+_NOTES = re.compile(r"^(README|LICENSE|NOTICE|COPYING)(\.(md|txt|rst))?$", re.I)
 
 
 def unlisted_files(bundle_dir: Path, manifest: Manifest) -> list[str]:
+    """Every file, link or other entry under the bundle folder that its manifest does not list (folders that
+    hold only listed files are fine; hidden files are not exempt)."""
     listed = {Path(e.path).as_posix() for e in manifest.files.values()} | {MANIFEST_NAME}
     out = []
-    for file in sorted(bundle_dir.rglob("*")):
-        relative = file.relative_to(bundle_dir)
-        if (not file.is_file() or relative.parts[0] == ENGINES_DIR or any(p.startswith(".") for p in relative.parts)
-                or _FREE_NAMES.match(file.name)):
-            continue
-        if relative.as_posix() not in listed:
-            out.append(relative.as_posix())
+    for folder, dirs, files in os.walk(bundle_dir, followlinks=False):
+        here = Path(folder)
+        for name in sorted(files) + sorted(d for d in dirs if (here / d).is_symlink()):
+            file = here / name
+            relative = file.relative_to(bundle_dir).as_posix()
+            if relative in listed:
+                continue
+            if here == bundle_dir and _NOTES.match(name) and not file.is_symlink() and file.is_file():
+                continue
+            out.append(relative)
+    return sorted(out)
+
+
+def onnx_roles(manifest: Manifest) -> list[str]:
+    """The roles whose files ONNX Runtime or TensorRT parse as graphs."""
+    return [role for role, entry in manifest.files.items()
+            if role.split("@", 1)[0] in ENCODER_ROLES or entry.path.lower().endswith(".onnx")]
+
+
+def external_data(bundle_dir: Path, manifest: Manifest, role: str) -> list[str]:
+    """The listed paths (relative to the bundle) that the graph of `role` takes tensor data from; a location
+    that is not a listed, plain file inside the bundle is refused. ONNX Runtime before 1.24 follows absolute
+    paths and links out of the folder, so this check, not the runtime's version, is the defence."""
+    from runtime.onnx_external import OnnxFormatError, external_refs
+
+    entry = manifest.files[role]
+    graph = bundle_dir / entry.path
+    shown = printable(entry.path)
+    try:
+        refs = external_refs(graph)
+    except OnnxFormatError as err:
+        raise BundleError(f"{shown} (files.{printable(role)}) is not a readable ONNX model: {err}") from None
+    except OSError as err:
+        raise BundleError(f"cannot read {shown}: {printable(err)}") from None
+    listed = {Path(e.path).as_posix() for e in manifest.files.values()}
+    out = []
+    for ref in refs:
+        where = f"{shown} takes tensor {printable(repr(ref.tensor))} from"
+        location = ref.location
+        if location is None:
+            raise BundleError(f"{shown}: tensor {printable(repr(ref.tensor))} is marked external without a location")
+        if (not location or "\0" in location or "\\" in location or PurePosixPath(location).is_absolute()
+                or PureWindowsPath(location).drive or ".." in PurePosixPath(location).parts):
+            raise BundleError(f"{where} {printable(repr(location))}: external data must be a plain relative path "
+                              "inside the bundle")
+        relative = (PurePosixPath(Path(entry.path).parent.as_posix()) / location).as_posix()
+        relative = PurePosixPath(*[p for p in PurePosixPath(relative).parts if p != "."]).as_posix()
+        if relative not in listed:
+            raise BundleError(f"{where} {printable(repr(location))}, which the manifest does not list with a sha256: "
+                              "the bundle may not add data to a graph")
+        parts = PurePosixPath(relative).parts
+        for i in range(1, len(parts) + 1):
+            if (bundle_dir.joinpath(*parts[:i])).is_symlink():
+                raise BundleError(f"{where} {printable(repr(location))}, a link: external data must be a plain file")
+        if relative not in out:
+            out.append(relative)
     return out
 
 
-ENGINES_DIR = "engines"
-ENGINES_LIST = "engines.json"  # in each engines/<gpu key>/ folder: {file: {"sha256": ..., "bytes": ...}}
+def check_external_data(bundle_dir: Path, manifest: Manifest) -> None:
+    for role in onnx_roles(manifest):
+        external_data(bundle_dir, manifest, role)
+
+
+def sources_digest(bundle_dir: str | os.PathLike, manifest: Manifest, roles) -> str:
+    """sha256 over the graphs of `roles` and the external data they read, by their manifest sha256: what a
+    TensorRT engine built from them depends on (with the device it was built on, runtime.backends.engine_key)."""
+    bundle_dir = Path(bundle_dir)
+    digest = hashlib.sha256()
+    for role in sorted(roles):
+        entry = manifest.files[role]
+        digest.update(f"{role}\0{entry.sha256}\n".encode())
+        for data in external_data(bundle_dir, manifest, role):
+            sha = next(e.sha256 for e in manifest.files.values() if Path(e.path).as_posix() == data)
+            digest.update(f"{role}\0{data}\0{sha}\n".encode())
+    return digest.hexdigest()
+
+
+ENGINES_DIR = "engines"  # the folder where engines once lived inside a bundle: refused now
+ENGINES_LIST = "engines.json"  # in each engine cache folder: {file: {"sha256": ..., "bytes": ...}}
 
 
 def check_engines(folder: Path, paths: list[Path], verify_hashes: bool = True) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from runtime.answer import fit_subtitle
 from runtime.api import default_bundle, open_bundle, sources_for
-from runtime.errors import EdgeError
+from runtime.errors import EdgeError, printable
 from runtime.llm import discard_log
 from runtime.outputs import JsonLines, Readable
 from runtime.pipeline import Pipeline
@@ -220,8 +220,8 @@ def main(argv=None) -> int:
     try:
         pipeline = open_bundle(args.bundle, threads=args.threads, n_ctx=args.ctx, verify_hashes=not args.skip_hash,
                                backend=args.backend, encoder_variant=args.precision, llm_variant=args.llm_variant)
-    except EdgeError as err:
-        print(f"error: {err}", file=sys.stderr)
+    except (EdgeError, MemoryError) as err:
+        print(f"error: {printable(str(err) or 'out of memory')}", file=sys.stderr)
         return EXIT_FAILED
     finally:
         _loading.clear()
@@ -254,12 +254,12 @@ def main(argv=None) -> int:
         for observer in watchers:
             stream.observe(observer)
         summary = stream.run()
-    except (EdgeError, ValueError, ImportError, OSError) as err:
+    except (EdgeError, ValueError, ImportError, OSError, MemoryError) as err:  # MemoryError: the warm-up window
         if stream is not None:
             stream.records.close()
         for observer in watchers:
             observer.close()
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {printable(str(err) or 'out of memory')}", file=sys.stderr)
         return EXIT_FAILED
     summary["providers"] = pipeline.encoders.providers
     summary["variants"] = {"encoders": pipeline.encoder_variant, "llm": pipeline.llm_variant or "exported"}
