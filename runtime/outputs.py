@@ -1,4 +1,8 @@
-"""Output writers for stream results: JSON lines for another process, a readable line for a terminal."""
+"""Output writers for stream results: JSON lines for another process, a readable line for a terminal.
+
+A terminal or pipe whose encoding cannot show a character (a Latin-1 or ASCII locale, `PYTHONIOENCODING=ascii`)
+gets a `?` for it: a UnicodeEncodeError is a ValueError, which the record writer would take for a closed output
+and end the stream with nothing printed. JSON lines are ASCII already (json.dumps escapes the rest)."""
 
 from __future__ import annotations
 
@@ -8,8 +12,8 @@ from typing import TextIO
 
 
 class JsonLines:
-    def __init__(self, out: TextIO = sys.stdout):
-        self.out = out
+    def __init__(self, out: TextIO | None = None):
+        self.out = out if out is not None else sys.stdout
 
     def window(self, record: dict) -> None:
         self.out.write(json.dumps(record) + "\n")
@@ -23,9 +27,28 @@ def _clock(seconds: float) -> str:
     return f"{int(seconds // 60):02d}:{seconds % 60:04.1f}"
 
 
+def _printable(out: TextIO, text: str) -> str:
+    """`text` as `out` can encode it: what it cannot becomes `?`."""
+    encoding = getattr(out, "encoding", None)
+    if not encoding:
+        return text
+    try:
+        text.encode(encoding)
+        return text
+    except UnicodeEncodeError:
+        return text.encode(encoding, errors="replace").decode(encoding)
+    except LookupError:
+        return text
+
+
 class Readable:
-    def __init__(self, out: TextIO = sys.stdout):
-        self.out = out
+    def __init__(self, out: TextIO | None = None):
+        self.out = out if out is not None else sys.stdout
+        if getattr(self.out, "errors", None) == "strict" and hasattr(self.out, "reconfigure"):
+            try:  # also for what else prints a readable line there (--clip's answers)
+                self.out.reconfigure(errors="replace")
+            except (ValueError, OSError):
+                pass
 
     def window(self, r: dict) -> None:
         if r.get("error") or r.get("skipped"):
@@ -35,11 +58,11 @@ class Readable:
             face = "face" if r["face"] else "no face" if r["face"] is False else ""
             line = (f"[{_clock(r['start'])}–{_clock(r['end'])}] {what} ({r['sentiment']})  {face}  "
                     f"{r['timings_ms'].get('window_latency', 0):.0f} ms")
-        self.out.write(line + "\n")
+        self.out.write(_printable(self.out, line) + "\n")
         self.out.flush()
 
     def summary(self, s: dict) -> None:
-        self.out.write(f"{s['windows']} windows, {s['answered']} answered, {s['dropped']} dropped, "
-                       f"{s['failed']} failed, {s['silent']} silent, {s['corrupt_packets']} corrupt packets "
-                       f"in {s['elapsed_s']:.1f} s\n")
+        self.out.write(_printable(self.out, f"{s['windows']} windows, {s['answered']} answered, {s['dropped']} dropped, "
+                                            f"{s['failed']} failed, {s['silent']} silent, "
+                                            f"{s['corrupt_packets']} corrupt packets in {s['elapsed_s']:.1f} s\n"))
         self.out.flush()

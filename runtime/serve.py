@@ -7,27 +7,57 @@
     /events       Server-Sent Events: the stream's JSON records as they are written, then its summary
     /metrics      Prometheus text: window latency and per-stage histograms, answered / dropped / failed windows,
                   input errors, reconnects
-    /healthz      200 while a window has been answered (or skipped as silent) within --health-timeout seconds
-                  (or the stream is still starting), else 503
+    /healthz      200 {"status": "ok"} while a window has been answered (or skipped as silent) within
+                  --health-timeout seconds (or the stream is still starting), else 503 {"status": "not ok"}
 
-It binds to 127.0.0.1 unless a host is given.
+It shows a camera picture and what people say, so it is guarded: it binds to 127.0.0.1 unless a host is given;
+it answers only Host names it knows (loopback, the bound address, IP literals, names from --dashboard-host or
+$AFFECTGPT_DASHBOARD_HOSTS), which defeats DNS rebinding; a token ($AFFECTGPT_DASHBOARD_TOKEN, or the file
+--dashboard-token-file names — never the command line, which `ps` shows) is required off loopback and, once
+given as `?token=`, kept in an HttpOnly SameSite=Strict cookie, since <img> and EventSource send no headers.
+/healthz is open and says only ok / not ok. Connections wait for their request in one selector thread, not in
+a thread each; requests run on a bounded pool, beyond which the server answers 503; sockets time out.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import importlib.util
 import io
+import ipaddress
 import json
+import logging
+import os
 import queue
+import selectors
+import socket
+import sys
 import threading
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlencode
 
 from runtime.errors import EdgeError
 from runtime.overlay import FaceBoxes, draw
+from runtime.redact import redact
 
 STAGES = ("face", "preprocess", "vision", "audio", "fusion", "llm_prefill", "llm_decode", "window_latency")
 PICTURE_SIDE = 640  # the served picture's long side
+TOKEN_ENV = "AFFECTGPT_DASHBOARD_TOKEN"
+HOSTS_ENV = "AFFECTGPT_DASHBOARD_HOSTS"
+COOKIE = "affectgpt_dashboard"
+MIN_TOKEN = 16  # characters: `openssl rand -hex 16` gives 32
+WORKERS = 16  # requests served at once; one more is answered 503
+STREAMS = 12  # of those, long-lived feeds (/video.mjpeg, /events): the rest stay free for the page, /metrics, /healthz
+WAITING = 256  # connections waiting for their request line; beyond, the oldest is closed
+IDLE_S = 10.0  # a connection that sends no request for this long is closed
+SOCKET_TIMEOUT_S = 10.0  # each read or write of a request in progress, feeds included (a reader that stops reading)
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+BUSY = (b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n"
+        b"Retry-After: 2\r\nConnection: close\r\n\r\nbusy\n")
 
 
 class ServeError(EdgeError):
@@ -40,16 +70,223 @@ def parse_address(address: str) -> tuple[str, int]:
         number = int(port)
     except ValueError:
         raise ServeError(f"--serve takes [HOST:]PORT, not {address!r}") from None
-    if not 0 < number < 65536:
+    if not 0 <= number < 65536:
         raise ServeError(f"--serve port {number} is not a port number")
-    return host or "127.0.0.1", number
+    return host.strip("[]") or "127.0.0.1", number
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def read_token(token_file: str | os.PathLike | None = None) -> str | None:
+    """The dashboard's token: the file's first line when a file is named, else $AFFECTGPT_DASHBOARD_TOKEN, else None."""
+    if token_file:
+        try:
+            token = Path(token_file).read_text(encoding="utf-8", errors="replace").strip()
+        except OSError as err:
+            raise ServeError(f"cannot read the dashboard token file {token_file}: {err.strerror or err}") from None
+        where = f"the token file {token_file}"
+    else:
+        token = os.environ.get(TOKEN_ENV, "").strip()
+        where = f"${TOKEN_ENV}"
+        if not token:
+            return None
+    if len(token) < MIN_TOKEN or any(c.isspace() or not c.isprintable() for c in token):
+        raise ServeError(f"{where} must hold a token of at least {MIN_TOKEN} printable characters without spaces "
+                         "(e.g. from `openssl rand -hex 16`)")
+    return token
+
+
+def dashboard_settings(address: str, token_file=None) -> tuple[str, int, str | None]:
+    """→ (host, port, token), checked before anything loads: off loopback a token is required."""
+    host, port = parse_address(address)
+    token = read_token(token_file)
+    if token is None and not is_loopback(host):
+        raise ServeError(f"--serve {host} is reachable from other machines: give it a token in ${TOKEN_ENV} or "
+                         "a file named by --dashboard-token-file")
+    return host, port, token
+
+
+class _Prefixed(io.RawIOBase):
+    """A connection's bytes with the request head the selector already read put back in front."""
+
+    def __init__(self, head: bytes, conn: socket.socket):
+        self.head, self.conn = head, conn
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self.head:
+            n = min(len(buffer), len(self.head))
+            buffer[:n], self.head = self.head[:n], self.head[n:]
+            return n
+        return self.conn.recv_into(buffer)
+
+
+class _Server:
+    """werkzeug's request handler on a bounded pool. An accepted connection waits in one selector (no thread)
+    until its whole request head has arrived — an idle or slow client (slowloris) costs a file descriptor, not
+    a thread, and is closed after IDLE_S — then runs on one of WORKERS threads; with none free it is answered
+    503. Every socket read and write of a running request times out."""
+
+    def __init__(self, host: str, port: int, app):
+        from werkzeug.serving import WSGIRequestHandler
+
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.socket = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.socket.bind((host, port))
+            self.socket.listen(128)
+        except OSError:
+            self.socket.close()
+            raise
+        self.socket.setblocking(False)
+        self.server_address = self.socket.getsockname()
+        self.port = self.server_address[1]
+        self.host, self.app = host, app
+        # what werkzeug's handler reads from its server
+        self.multithread, self.multiprocess, self.passthrough_errors, self.ssl_context = False, False, False, None
+        self._server_version = "affectgpt-dashboard"
+        heads = self._heads = {}  # connection → the request head read while it waited
+
+        class Handler(WSGIRequestHandler):
+            timeout = SOCKET_TIMEOUT_S
+            protocol_version = "HTTP/1.0"  # werkzeug closes every connection after its response anyway
+
+            def setup(self):
+                super().setup()
+                self.rfile.close()
+                self.rfile = io.BufferedReader(_Prefixed(heads.pop(self.connection, b""), self.connection))
+
+        self.handler = Handler
+        self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="dashboard")
+        self._free = threading.Semaphore(WORKERS)
+        self._waiting: dict[socket.socket, list] = {}  # connection → [client address, accepted at, bytes so far]
+        self._stop = threading.Event()
+        self._stopped = threading.Event()
+
+    def log(self, *args) -> None:  # no line per request: stderr is for the stream
+        pass
+
+    def serve_forever(self) -> None:
+        selector = selectors.DefaultSelector()
+        selector.register(self.socket, selectors.EVENT_READ)
+        try:
+            while not self._stop.is_set():
+                for key, _ in selector.select(timeout=0.25):
+                    if key.fileobj is self.socket:
+                        self._accept(selector)
+                    else:
+                        self._dispatch(selector, key.fileobj)
+                now = time.monotonic()
+                for conn, (_, since, _) in list(self._waiting.items()):
+                    if now - since > IDLE_S:
+                        self._drop(selector, conn)
+        finally:
+            for conn in list(self._waiting):
+                self._drop(selector, conn)
+            selector.close()
+            self.socket.close()
+            self._stopped.set()
+
+    def _accept(self, selector) -> None:
+        for _ in range(64):  # what the backlog holds now
+            try:
+                conn, address = self.socket.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # out of descriptors, or the client gave up first
+                return
+            if len(self._waiting) >= WAITING:  # room for the newcomer: the connection idle longest goes
+                self._drop(selector, next(iter(self._waiting)))
+            conn.setblocking(False)
+            self._waiting[conn] = [address, time.monotonic(), b""]
+            selector.register(conn, selectors.EVENT_READ)
+
+    def _drop(self, selector, conn) -> None:
+        self._waiting.pop(conn, None)
+        try:
+            selector.unregister(conn)
+        except (KeyError, ValueError):
+            pass
+        conn.close()
+
+    def _dispatch(self, selector, conn) -> None:
+        """Read what has come; once the request head is whole, hand the connection to a worker."""
+        waiting = self._waiting[conn]
+        try:
+            data = conn.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:  # the client went away
+            self._drop(selector, conn)
+            return
+        waiting[2] += data
+        head = waiting[2]
+        if b"\r\n\r\n" not in head and b"\n\n" not in head:
+            if len(head) > 16384:  # no request head is this long
+                self._drop(selector, conn)
+            return
+        address = waiting[0]
+        self._waiting.pop(conn)
+        selector.unregister(conn)
+        conn.setblocking(True)
+        if not self._free.acquire(blocking=False):
+            try:
+                conn.settimeout(1)
+                conn.sendall(BUSY)
+            except OSError:
+                pass
+            conn.close()
+            return
+        self._heads[conn] = head
+        try:
+            self._pool.submit(self._handle, conn, address)
+        except RuntimeError:  # shutting down
+            self._heads.pop(conn, None)
+            self._free.release()
+            conn.close()
+
+    def _handle(self, conn, address) -> None:
+        try:
+            self.handler(conn, address, self)
+        except Exception:  # noqa: BLE001 — one broken request never reaches the stream's stderr
+            pass
+        finally:
+            try:
+                conn.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+            conn.close()
+            self._free.release()
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        self._stopped.wait(5)
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 class Dashboard:
-    def __init__(self, address: str, stream, health_timeout_s: float = 30.0, fps: float = 5.0):
+    def __init__(self, address: str, stream, health_timeout_s: float = 30.0, fps: float = 5.0,
+                 token_file: str | os.PathLike | None = None, hosts=()):
         if not all(importlib.util.find_spec(m) for m in ("flask", "prometheus_client", "PIL")):
             raise ServeError("--serve needs its extra: pip install 'affectgpt-edge[serve]'")
-        self.host, self.port = parse_address(address)
+        self.host, self.port, self.token = dashboard_settings(address, token_file)
+        names = [*hosts, *os.environ.get(HOSTS_ENV, "").split(",")]
+        self.hosts = {n.strip().lower().rstrip(".") for n in names if n.strip()} | set(LOOPBACK_NAMES)
+        if self.host not in ("0.0.0.0", "::"):
+            self.hosts.add(self.host.lower())
+        self._cookie = hashlib.sha256(f"affectgpt-dashboard:{self.token}".encode()).hexdigest() if self.token else None
         self.stream = stream
         self.health_timeout_s = health_timeout_s
         self.fps = fps
@@ -60,8 +297,11 @@ class Dashboard:
         self._picture_lock = threading.Lock()
         self._current = {"labels": [], "sentiment": "neutral"}
         self.history: deque = deque(maxlen=60)
+        self._summary: str | None = None
+        self.ended = threading.Event()  # the stream is over: every feed ends
         self._subscribers: list[queue.Queue] = []
         self._lock = threading.Lock()
+        self._streams = threading.Semaphore(STREAMS)
         self._faces = FaceBoxes()
         self._metrics()
         self.app = self._app()
@@ -97,10 +337,14 @@ class Dashboard:
         self._publish(record)
 
     def summary(self, summary: dict) -> None:
-        self._publish({"summary": summary})
+        data = redact(json.dumps({"summary": summary}))  # input errors name their sources
+        with self._lock:  # a feed that subscribes from now on gets it from here
+            self._summary = data
+        self._publish(data)
+        self.ended.set()
 
-    def _publish(self, item: dict) -> None:
-        data = json.dumps(item)
+    def _publish(self, item) -> None:
+        data = item if isinstance(item, str) else json.dumps(item)
         with self._lock:
             for subscriber in self._subscribers:
                 try:
@@ -151,10 +395,82 @@ class Dashboard:
                 self._jpeg = (key, out.getvalue())
             return self._jpeg[1]
 
+    def host_allowed(self, host: str) -> bool:
+        """A Host header names this dashboard: a known name, or an IP literal (a page whose origin is an IP
+        address cannot rebind it to another machine)."""
+        host = host.strip().lower()
+        if host.startswith("["):
+            name = host[1:host.find("]")] if "]" in host else ""
+        else:
+            name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+        name = name.rstrip(".")
+        if not name:
+            return False
+        if name in self.hosts:
+            return True
+        try:
+            ipaddress.ip_address(name)
+            return True
+        except ValueError:
+            return False
+
+    def _authorized(self, request) -> bool:
+        if self.token is None:
+            return True
+        given = request.cookies.get(COOKIE)
+        if given is not None and hmac.compare_digest(given.encode(), self._cookie.encode()):
+            return True
+        header = request.headers.get("Authorization", "")
+        if header.startswith("Bearer ") and hmac.compare_digest(header[7:].strip().encode(), self.token.encode()):
+            return True
+        return False
+
+    def _feed(self, make, mimetype: str, headers=None):
+        """A long-lived response, counted against STREAMS; it ends when the stream does."""
+        from flask import Response
+
+        if not self._streams.acquire(blocking=False):
+            return Response("too many viewers\n", 503, mimetype="text/plain", headers={"Retry-After": "5"})
+        released = threading.Event()
+
+        def release():
+            if not released.is_set():
+                released.set()
+                self._streams.release()
+        response = Response(make(), mimetype=mimetype, headers=headers)
+        response.call_on_close(release)
+        return response
+
     def _app(self):
-        from flask import Flask, Response, jsonify
+        from flask import Flask, Response, redirect, request
 
         app = Flask("affectgpt-dashboard")
+
+        @app.before_request
+        def guard():
+            if not self.host_allowed(request.host):
+                return Response("unknown host\n", 400, mimetype="text/plain")
+            if request.path == "/healthz" or self._authorized(request):
+                return None
+            given = request.args.get("token")
+            if given is not None and self.token and hmac.compare_digest(given.encode(), self.token.encode()):
+                # the page takes the token once and keeps it in a cookie the page's own <img> and EventSource send;
+                # the address bar and the history lose it
+                rest = urlencode([(k, v) for k, v in request.args.items(multi=True) if k != "token"])
+                target = "/" + request.path.lstrip("/") + ("?" + rest if rest else "")  # never //elsewhere
+                response = redirect(target, 303)
+                response.set_cookie(COOKIE, self._cookie, httponly=True, samesite="Strict", path="/")
+                return response
+            return Response("a token is required: open this page once as /?token=...\n", 401, mimetype="text/plain",
+                            headers={"WWW-Authenticate": "Bearer"})
+
+        @app.after_request
+        def headers(response):
+            response.headers.setdefault("Cache-Control", "no-store")
+            response.headers["X-Frame-Options"] = "DENY"
+            response.headers["Referrer-Policy"] = "no-referrer"
+            response.headers["X-Content-Type-Options"] = "nosniff"
+            return response
 
         @app.get("/")
         def page():
@@ -163,34 +479,46 @@ class Dashboard:
         @app.get("/video.mjpeg")
         def video():
             def frames():
-                while True:
+                yield b""  # the headers go out now, not with the first picture
+                while not self.ended.is_set():
                     jpeg = self.picture()
                     if jpeg is not None:
                         yield b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: " + str(len(jpeg)).encode() + \
                             b"\r\n\r\n" + jpeg + b"\r\n"
-                    time.sleep(1 / self.fps)
-            return Response(frames(), mimetype="multipart/x-mixed-replace; boundary=frame")
+                    self.ended.wait(1 / self.fps)
+            return self._feed(frames, "multipart/x-mixed-replace; boundary=frame")
 
         @app.get("/events")
         def events():
-            subscriber: queue.Queue = queue.Queue(maxsize=256)
-            with self._lock:
-                backlog = list(self.history)[-20:]
-                self._subscribers.append(subscriber)
-
             def stream():
+                subscriber: queue.Queue = queue.Queue(maxsize=256)
+                with self._lock:
+                    backlog = list(self.history)[-20:]
+                    self._subscribers.append(subscriber)
+                    over = self._summary
                 try:
+                    yield "retry: 3000\n\n"  # the headers go out now: the client knows it is connected
                     for record in backlog:
                         yield f"data: {json.dumps(record)}\n\n"
+                    if over is not None:  # the stream had already ended
+                        yield f"data: {over}\n\n"
+                        return
+                    quiet = 0.0
                     while True:
                         try:
-                            yield f"data: {subscriber.get(timeout=10)}\n\n"
+                            yield f"data: {subscriber.get(timeout=1)}\n\n"
+                            quiet = 0.0
                         except queue.Empty:
-                            yield ": keep-alive\n\n"
+                            if self.ended.is_set():
+                                break
+                            quiet += 1
+                            if quiet >= 10:
+                                yield ": keep-alive\n\n"
+                                quiet = 0.0
                 finally:
                     with self._lock:
                         self._subscribers.remove(subscriber)
-            return Response(stream(), mimetype="text/event-stream", headers={"Cache-Control": "no-cache"})
+            return self._feed(stream, "text/event-stream", {"Cache-Control": "no-cache"})
 
         @app.get("/metrics")
         def metrics():
@@ -203,35 +531,31 @@ class Dashboard:
             now = time.monotonic()
             since = now - (self.last_answer if self.last_answer is not None else self.started)
             ok = since <= self.health_timeout_s and not self.stream.failed.is_set()
-            body = {"status": "ok" if ok else "stale", "seconds_since_last_answer":
-                    round(now - self.last_answer, 1) if self.last_answer is not None else None,
-                    "answered": self.stream.counts["answered"], "timeout_s": self.health_timeout_s}
-            return jsonify(body), 200 if ok else 503
+            return Response(json.dumps({"status": "ok" if ok else "not ok"}), 200 if ok else 503,
+                            mimetype="application/json")
 
         return app
 
     def start(self) -> "Dashboard":
-        from werkzeug.serving import make_server
-
         try:
-            self._server = make_server(self.host, self.port, self.app, threaded=True)
+            self._server = _Server(self.host, self.port, self.app)
         except OSError as err:
             raise ServeError(f"--serve cannot listen on {self.host}:{self.port}: {err.strerror or err}") from None
-        import logging
-        import sys
-
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request: stderr is for the stream's news
+        self.port = self._server.port
+        logging.getLogger("werkzeug").setLevel(logging.CRITICAL)  # no line per request: stderr is for the stream
         threading.Thread(target=self._server.serve_forever, daemon=True, name="dashboard").start()
-        print(f"dashboard: {self.url}", file=sys.stderr, flush=True)
+        print(f"dashboard: {self.url}" + (" (token required)" if self.token else ""), file=sys.stderr, flush=True)
         return self
 
     def close(self) -> None:
+        self.ended.set()
         if self._server is not None:
             self._server.shutdown()
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}/"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/"
 
 
 PAGE = """<!doctype html>
@@ -280,7 +604,8 @@ function show(r) {
   const rows = Object.entries(r.timings_ms).map(([k, v]) => "<tr><td>" + k + "</td><td class=ms>" + v.toFixed(1) + "</td></tr>");
   document.getElementById("stages").innerHTML = rows.join("");
 }
-new EventSource("/events").onmessage = (e) => show(JSON.parse(e.data));
+const events = new EventSource("/events");
+events.onmessage = (e) => { const r = JSON.parse(e.data); show(r); if (r.summary) events.close(); };
 </script>
 </body></html>
 """

@@ -12,12 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-VAD_CHUNK = 512  # samples at 16 kHz per model call
-VAD_CONTEXT = 64  # samples of the previous chunk the model sees first
+from runtime.errors import EdgeError
+
+VAD_RATES = {16000: (512, 64), 8000: (256, 32)}  # the rates silero-vad knows: (samples per call, context samples)
+VAD_CHUNK, VAD_CONTEXT = VAD_RATES[16000]  # 32 ms per model call
 VAD_THRESHOLD = 0.5
 
 
-class SpeechUnavailable(ImportError):
+class SpeechUnavailable(EdgeError, ImportError):  # an ImportError still: callers treat it as a missing package
     pass
 
 
@@ -38,8 +40,18 @@ def missing_speech_packages() -> dict[str, str]:
     return missing
 
 
+def resample(waveform: np.ndarray, rate: int, to: int) -> np.ndarray:
+    """Mono float32 from `rate` to `to` Hz (linear interpolation: enough for voice activity and Whisper)."""
+    waveform = np.asarray(waveform, np.float32).reshape(-1)
+    if rate == to or not waveform.size:
+        return waveform
+    n = max(1, int(round(waveform.size * to / rate)))
+    return np.interp(np.linspace(0, waveform.size - 1, n), np.arange(waveform.size), waveform).astype(np.float32)
+
+
 class VoiceActivity:
-    """Fraction of 32 ms chunks that hold speech, for one window of 16 kHz audio."""
+    """Fraction of 32 ms chunks that hold speech, for one window of audio at the bundle's sample rate (silero-vad
+    takes 16 or 8 kHz; any other rate is resampled to 16 kHz)."""
 
     def __init__(self, threads: int = 1):
         import onnxruntime as ort
@@ -52,20 +64,23 @@ class VoiceActivity:
         options.intra_op_num_threads = threads
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
-    def speech_fraction(self, waveform: np.ndarray) -> float:
+    def speech_fraction(self, waveform: np.ndarray, sample_rate: int = 16000) -> float:
         waveform = np.asarray(waveform, np.float32).reshape(-1)
-        n = waveform.size // VAD_CHUNK
+        if sample_rate not in VAD_RATES:
+            waveform, sample_rate = resample(waveform, sample_rate, 16000), 16000
+        chunk_size, context_size = VAD_RATES[sample_rate]
+        n = waveform.size // chunk_size
         if n == 0:
             return 0.0
         state = np.zeros((2, 1, 128), np.float32)
-        context = np.zeros((1, VAD_CONTEXT), np.float32)
-        sr = np.array(16000, np.int64)
+        context = np.zeros((1, context_size), np.float32)
+        sr = np.array(sample_rate, np.int64)
         voiced = 0
         for i in range(n):
-            chunk = waveform[i * VAD_CHUNK:(i + 1) * VAD_CHUNK][None]
+            chunk = waveform[i * chunk_size:(i + 1) * chunk_size][None]
             x = np.concatenate([context, chunk], axis=1)
             prob, state = self.session.run(None, {"input": x, "state": state, "sr": sr})
-            context = x[:, -VAD_CONTEXT:]
+            context = x[:, -context_size:]
             voiced += float(prob[0, 0]) > VAD_THRESHOLD
         return voiced / n
 
@@ -85,10 +100,7 @@ class Transcriber:
         self.model = WhisperModel(str(model_dir), device="cpu", compute_type="int8", cpu_threads=threads)
 
     def transcribe(self, waveform: np.ndarray, sample_rate: int = 16000) -> str:
-        waveform = np.asarray(waveform, np.float32).reshape(-1)
-        if sample_rate != 16000 and waveform.size:  # Whisper listens at 16 kHz
-            n = int(round(waveform.size * 16000 / sample_rate))
-            waveform = np.interp(np.linspace(0, waveform.size - 1, n), np.arange(waveform.size), waveform).astype(np.float32)
+        waveform = resample(waveform, sample_rate, 16000)  # Whisper listens at 16 kHz
         segments, _ = self.model.transcribe(waveform, language="en", beam_size=1,
                                             vad_filter=False, condition_on_previous_text=False)
         return " ".join(s.text.strip() for s in segments).strip()

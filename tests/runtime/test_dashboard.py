@@ -26,13 +26,15 @@ def _port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def served():
+TOKEN = "a-dashboard-token-for-the-test"
+
+
+def _serve(env=None):
     pytest.importorskip("flask", reason="--serve needs the serve extra")
     port = _port()
     proc = subprocess.Popen([sys.executable, "-m", "runtime.stream", "--video", str(SAMPLE), "--loop", "--realtime",
                              "--serve", f"127.0.0.1:{port}", "--max-new-tokens", "24"], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, **(env or {})})
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -43,6 +45,20 @@ def served():
             if proc.poll() is not None:
                 pytest.fail(proc.stderr.read().decode())
             time.sleep(0.3)
+    return url, proc
+
+
+@pytest.fixture
+def served():
+    url, proc = _serve({"AFFECTGPT_DASHBOARD_TOKEN": ""})
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+@pytest.fixture
+def served_with_token():
+    url, proc = _serve({"AFFECTGPT_DASHBOARD_TOKEN": TOKEN})
     yield url
     proc.terminate()
     proc.wait(timeout=30)
@@ -81,6 +97,26 @@ def test_the_page_shows_the_picture_and_the_answers_in_a_real_browser(served):
         browser.close()
 
 
+@pytest.mark.slow
+def test_a_browser_given_the_token_once_sees_the_picture_and_the_answers(served_with_token):
+    """The token comes once in the address; the cookie carries it for the <img> and the EventSource."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("no Chromium on this machine (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the test extra)")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox"])
+        stranger = browser.new_page()
+        assert stranger.goto(served_with_token + "/").status == 401
+        page = browser.new_page()
+        page.goto(served_with_token + "/?token=" + TOKEN)
+        assert "token" not in page.url
+        page.wait_for_function("document.getElementById('labels').textContent.length > 2", timeout=60_000)
+        page.wait_for_function("document.getElementById('video').naturalWidth > 0", timeout=30_000)
+        assert page.evaluate("document.cookie") == ""  # HttpOnly: no script on the page can read it
+        browser.close()
+
+
 def test_events_metrics_and_health_as_an_integrator_reads_them(served):
     with urllib.request.urlopen(served + "/events", timeout=60) as events:
         line = b""
@@ -92,7 +128,7 @@ def test_events_metrics_and_health_as_an_integrator_reads_them(served):
     assert "affectgpt_window_latency_seconds_bucket" in metrics and 'affectgpt_stage_seconds_bucket{le="0.1",stage="vision"}' in metrics
     assert 'affectgpt_windows_total{outcome="answered"}' in metrics and "affectgpt_dropped_windows" in metrics
     health = json.loads(urllib.request.urlopen(served + "/healthz", timeout=10).read())
-    assert health["status"] == "ok" and health["answered"] >= 1
+    assert health == {"status": "ok"}  # nothing more: it is open to anyone who can reach the port
 
 
 def test_annotate_writes_a_playable_copy_with_the_answers_drawn(tmp_path):

@@ -48,3 +48,42 @@ def test_a_long_clip_keeps_only_the_audio_its_clips_use(tmp_path):
     for start, end in clip_spans(clip.waveform.size, prep):
         kept[start:end] = True
     assert not clip.waveform[~kept].any() and full[~kept].any()  # the rest was never written
+
+
+def test_frames_are_reduced_as_they_are_decoded(tmp_path):
+    """A large picture is not kept whole: the long side is the stream reader's bound (the pixels a stream window
+    gets), unless the bundle's image size needs more of the short side."""
+    from benchmarks.faults import write_media
+    from runtime.sources import _bounded
+
+    path = write_media(tmp_path / "big.mp4", 1.0, 0, size=(2560, 1440), fps=4)
+    clip = read_clip(path, num_frames=2)
+    assert clip.frames.shape == (2, 720, 1280, 3)
+    import av
+
+    with av.open(str(path)) as c:  # the same pixels as the stream reader's frame
+        first = _bounded(next(c.decode(video=0))).to_ndarray(format="rgb24")
+    np.testing.assert_array_equal(clip.frames[0], first)
+    assert read_clip(path, num_frames=2, image_size=1024).frames.shape == (2, 1024, 1820, 3)
+    assert read_clip(path, num_frames=2, image_size=2048).frames.shape == (2, 1440, 2560, 3)  # never enlarged
+
+
+def test_a_long_clip_without_a_stream_duration_keeps_only_the_audio_its_clips_use(tmp_path):
+    """MKV states no per-stream duration (MPEG-TS may not either): the rule holds all the same."""
+    import av
+
+    from benchmarks.faults import write_media
+    from runtime.manifest import Preprocessing
+    from runtime.media import LONG_AUDIO_S, read_clip_for
+    from runtime.preprocess import clip_spans
+
+    prep = Preprocessing(image_size=64)
+    path = write_media(tmp_path / "long.mkv", LONG_AUDIO_S + 10, LONG_AUDIO_S + 10, size=(32, 32), fps=2)
+    with av.open(str(path)) as c:
+        assert not c.streams.audio[0].duration  # the case at hand
+    clip = read_clip_for(path, prep)
+    kept = np.zeros(clip.waveform.size, bool)
+    for start, end in clip_spans(clip.waveform.size, prep):
+        kept[start:end] = True
+    assert abs(clip.waveform.size - (LONG_AUDIO_S + 10) * 16000) < 16000
+    assert clip.waveform[kept].any() and not clip.waveform[~kept].any()

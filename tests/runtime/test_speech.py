@@ -101,3 +101,36 @@ def test_a_microphone_turns_live_subtitles_on_gated_by_voice_activity(monkeypatc
     args = _speech_args(mic="default")
     choose_speech(args)
     assert args.asr is False and "no live subtitles (pip install x)" in capsys.readouterr().err
+
+
+def test_voice_activity_hears_audio_at_the_bundle_rate():
+    """silero-vad runs at 16 or 8 kHz: a window at another rate (a bundle's `sample_rate`) is resampled, not read
+    as if it were 16 kHz (slowed down, every chunk a different length of time)."""
+    from types import SimpleNamespace
+
+    from runtime.speech import VoiceActivity
+
+    calls = []
+
+    def run(_, feeds):
+        calls.append((int(feeds["sr"]), feeds["input"].shape[1]))
+        return np.zeros((1, 1), np.float32), feeds["state"]
+    vad = VoiceActivity.__new__(VoiceActivity)
+    vad.session = SimpleNamespace(run=run)
+    for rate, expected in ((48000, (16000, 512 + 64)), (16000, (16000, 512 + 64)), (8000, (8000, 256 + 32)),
+                           (22050, (16000, 512 + 64))):
+        calls.clear()
+        vad.speech_fraction(np.zeros(rate, np.float32), rate)  # one second
+        assert len(calls) == 31 and set(calls) == {expected}, rate
+
+
+def test_voice_activity_agrees_across_rates(speech_clip):
+    _needs("silero_vad", "pip install --no-deps silero-vad")
+    from runtime.media import read_audio
+    from runtime.speech import VoiceActivity
+
+    vad = VoiceActivity()
+    at16 = vad.speech_fraction(read_audio(speech_clip, 16000)[0], 16000)
+    assert at16 > 0.3
+    for rate in (8000, 24000, 44100):
+        assert abs(vad.speech_fraction(read_audio(speech_clip, rate)[0], rate) - at16) < 0.15, rate
