@@ -22,6 +22,7 @@ import av
 import numpy as np
 
 from runtime.errors import EdgeError
+from runtime.redact import redact
 
 LIVE_SCHEMES = ("rtsp://", "rtsps://", "udp://", "rtp://", "srt://", "tcp://", "http://", "https://", "rtmp://")
 MAX_SIDE = 1280  # frames are reduced to this long side in the reader, before they queue
@@ -56,7 +57,8 @@ class SourceSpec:
     label: str = ""
 
     def describe(self) -> str:
-        return self.label or self.url
+        """How the input is named in messages and records: never with the credentials of its URL."""
+        return redact(self.label or self.url)
 
 
 def camera(index: int, width: int | None = None, height: int | None = None, fps: float | None = None,
@@ -81,8 +83,8 @@ def media_file(path: str, loop: bool = False, realtime: bool = False) -> SourceS
 
 def network(url: str, reconnect: bool = False) -> SourceSpec:
     if not url.startswith(LIVE_SCHEMES):
-        raise SourceError(f"--url takes a network stream ({', '.join(s[:-3] for s in LIVE_SCHEMES)}), not {url!r}: "
-                          "use --video for a file")
+        raise SourceError(f"--url takes a network stream ({', '.join(s[:-3] for s in LIVE_SCHEMES)}), not "
+                          f"{redact(repr(url))}: use --video for a file")
     options = {"rtsp_transport": "tcp"} if url.startswith("rtsp") else {}
     options["protocol_whitelist"] = NETWORK_PROTOCOLS
     return SourceSpec(url, None, options, live=True, reconnect=reconnect, label=url)
@@ -106,7 +108,7 @@ def open_container(spec: SourceSpec, timeout_s: float = 10.0):
     try:
         return av.open(spec.url, format=spec.format, options=dict(spec.options), timeout=(timeout_s, timeout_s))
     except av.FFmpegError as err:
-        raise SourceError(f"cannot open {spec.describe()}: {err}") from None
+        raise SourceError(f"cannot open {spec.describe()}: {redact(err)}") from None  # FFmpeg quotes the URL
 
 
 @dataclass
@@ -154,7 +156,7 @@ class Reader(threading.Thread):
         try:
             self._run()
         except BaseException as err:  # noqa: BLE001 — a reader that fails says why; the stream treats it as dead
-            self.stats.error = self.stats.error or f"{self.spec.describe()}: {type(err).__name__}: {err}"
+            self.stats.error = self.stats.error or f"{self.spec.describe()}: {type(err).__name__}: {redact(err)}"
         finally:
             self.stats.ended = True
 
@@ -262,7 +264,7 @@ class Reader(threading.Thread):
                             last = max(last, audio_t)
         except (av.FFmpegError, ValueError) as err:  # a stream that breaks off mid-way (truncated file, dropped connection)
             self.stats.corrupt_packets += 1
-            self.stats.error = str(err)
+            self.stats.error = redact(err)
         return last
 
 

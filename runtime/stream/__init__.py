@@ -275,7 +275,7 @@ class Stream:
         """Voice activity and subtitle of a window (None / the fixed subtitle when those stages are off)."""
         watch, speech, subtitle = Stopwatch(), None, self.subtitle
         if self.vad is not None and w.has_audio:
-            speech = self.vad.speech_fraction(w.waveform) >= 0.1
+            speech = self.vad.speech_fraction(w.waveform, self.prep.sample_rate) >= 0.1
             watch.lap("vad")
         if self.asr is not None:
             subtitle = ""

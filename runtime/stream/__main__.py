@@ -90,8 +90,13 @@ def parse_args(argv=None) -> argparse.Namespace:
                     "HOST defaults to 127.0.0.1 (extra serve)")
     ap.add_argument("--health-timeout", type=float, default=30.0, metavar="S",
                     help="--serve: /healthz fails when no window has been answered for S seconds (default 30)")
+    ap.add_argument("--dashboard-token-file", metavar="FILE", help="--serve: the dashboard's token, read from FILE "
+                    "(else $AFFECTGPT_DASHBOARD_TOKEN); required off loopback")
+    ap.add_argument("--dashboard-host", action="append", default=[], metavar="NAME",
+                    help="--serve: a host name the dashboard answers to besides loopback and IP addresses (repeatable)")
     ap.add_argument("--annotate", metavar="OUT.mp4", help="write the input with the answers drawn on it, and its audio "
                     "(--video only; extra serve)")
+    ap.add_argument("--overwrite", action="store_true", help="--annotate: replace OUT.mp4 if it exists")
     ap.add_argument("--backend", choices=("ort-cpu", "ort-cuda", "ort-trt", "tensorrt"), default="ort-cpu",
                     help="where the encoders run (default ort-cpu); the LLM runs wherever llama.cpp was built for")
     ap.add_argument("--precision", metavar="VARIANT", help="encoder variant: fp32, fp16, int8-dynamic, int8-static "
@@ -119,11 +124,12 @@ def observers(args, stream) -> list:
     if args.serve:
         from runtime.serve import Dashboard
 
-        out.append(Dashboard(args.serve, stream, health_timeout_s=args.health_timeout).start())
+        out.append(Dashboard(args.serve, stream, health_timeout_s=args.health_timeout,
+                             token_file=args.dashboard_token_file, hosts=args.dashboard_host).start())
     if args.annotate:
         from runtime.annotate import Annotator
 
-        out.append(Annotator(args.annotate, stream))
+        out.append(Annotator(args.annotate, stream, overwrite=args.overwrite))
     return out
 
 
@@ -209,6 +215,18 @@ def main(argv=None) -> int:
         return EXIT_USAGE
     if args.annotate and not args.video:
         print("error: --annotate writes a copy of a file: use it with --video", file=sys.stderr)
+        return EXIT_USAGE
+    try:  # refused before the model loads: a missing token, an existing --annotate target
+        if args.serve:
+            from runtime.serve import dashboard_settings
+
+            dashboard_settings(args.serve, args.dashboard_token_file)
+        if args.annotate:
+            from runtime.annotate import check_target
+
+            check_target(args.annotate, args.video, args.overwrite)
+    except EdgeError as err:
+        print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
     if args.json is None:
         args.json = not sys.stdout.isatty()
