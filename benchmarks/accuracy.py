@@ -22,12 +22,14 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.emotion_wheel import EmotionWheel, WheelDataError, string_to_list
+from benchmarks.emotion_wheel import EmotionWheel, string_to_list
 from benchmarks.errors import BenchmarkError
 from benchmarks.metrics import benchmark_mean, best_epoch, hit_rate, labels_to_sentiment, ov_scores, sentiment_f1
+from benchmarks.report import write_report
+from runtime.errors import run_cli
+from runtime.media_files import find_media
 from runtime.prompt import parse_ov_answer
 
-MEDIA_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm")
 SUBTITLE_COLUMNS = ("english", "subtitle", "sentence")
 TASKS = {"label": "hit_rate", "valence": "sentiment_f1", "openset": "ov_f"}
 
@@ -65,11 +67,7 @@ class Dataset:
         return cls(name, path, Path(media) if media else None, task, truth, subtitles)
 
     def media(self, name: str) -> Path | None:
-        for ext in MEDIA_EXTENSIONS:
-            path = self.media_dir / f"{name}{ext}"
-            if path.is_file():
-                return path
-        return None
+        return find_media(self.media_dir, name)
 
 
 class AnswerCache:
@@ -169,7 +167,7 @@ def score(wheel: EmotionWheel, dataset: Dataset, labels: dict[str, list[str]]) -
     return result
 
 
-def write_report(out: Path, results: dict[str, dict]) -> str:
+def table(results: dict[str, dict]) -> str:
     primary = {name: r["score"] for name, r in results.items()}
     lines = ["| dataset | metric | score | samples | labels from | answers |", "|---|---|---|---|---|---|"]
     for name, r in results.items():
@@ -177,11 +175,7 @@ def write_report(out: Path, results: dict[str, dict]) -> str:
         sources = ", ".join(f"{k} {v}" for k, v in sorted(r["label_sources"].items()))
         lines.append(f"| {name} | {r['metric']} | {100 * r['score']:.2f} | {n} | {sources} | {r['answers']} |")
     lines.append(f"| **mean** | | **{benchmark_mean(primary):.2f}** | | | |")
-    table = "\n".join(lines)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "scores.md").write_text(table + "\n")
-    (out / "scores.json").write_text(json.dumps({"datasets": results, "mean": benchmark_mean(primary)}, indent=2))
-    return table
+    return "\n".join(lines)
 
 
 def main(argv=None) -> int:
@@ -258,15 +252,10 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted: answers so far are kept in " + str(out / "answers") + "; run again to go on", file=sys.stderr)
         return 130
-    except (BenchmarkError, WheelDataError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    except RuntimeError as err:  # bundle / LLM errors from the runtime
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    print(write_report(out, results))
+    primary = {name: r["score"] for name, r in results.items()}
+    print(write_report(out, "scores", {"datasets": results, "mean": benchmark_mean(primary)}, table(results)))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main, expected=(ValueError, RuntimeError)))  # llama.cpp and the CSV readers raise these

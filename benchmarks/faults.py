@@ -23,13 +23,14 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 
 from benchmarks.report import write_report
+from runtime.errors import run_cli
+from train.synth import write_media as write_av
 
 ROOT = Path(__file__).resolve().parents[1]
 RSS_BOUND_MB = 900  # the default bundle (570 MB on a small clip: the 253 MB base LLM is mapped), whatever the input's resolution
@@ -73,54 +74,23 @@ def write_media(path: Path, video_s: float, audio_s: float, size=(160, 120), fps
                 start_s: float = 0.0) -> Path:
     """A file with `video_s` of video and `audio_s` of audio (either may be 0), optionally with a timestamp jump
     of `pts_jump_s` at `pts_jump_at` seconds, variable frame timing, rotation metadata, or one cover-art frame."""
-    with av.open(str(path), "w", format=fmt) as out:
-        vstream = astream = None
-        if video_s > 0 or cover_art:
-            vstream = out.add_stream("libx264" if not cover_art else "mjpeg", rate=fps)
-            vstream.width, vstream.height = size
-            vstream.pix_fmt = "yuv420p" if not cover_art else "yuvj420p"
-            vstream.codec_context.time_base = Fraction(1, 90000)  # variable timing needs a fine clock
-            vstream.options = {"preset": "ultrafast"} if not cover_art else {}
-            if rotate is not None:
-                vstream.metadata["rotate"] = str(rotate)
-            if fmt == "mpegts":
-                vstream.codec_context.gop_size = fps  # a keyframe a second: a receiver joining late can start
-        if audio_s > 0:
-            astream = out.add_stream("aac", rate=rate)
-            astream.layout = layout
-        jump = lambda t: start_s + t + (pts_jump_s if pts_jump_at is not None and t >= pts_jump_at else 0.0)  # noqa: E731
-        items = []  # (time, stream, frame): muxed in time order, as a camera or recorder interleaves them
-        if vstream is not None:
-            n = 1 if cover_art else int(video_s * fps)
-            rng = np.random.default_rng(0)
-            t = 0.0
-            for i in range(n):
-                img = np.zeros((size[1], size[0], 3), np.uint8)
-                img[:, :, 0] = (i * 7) % 256
-                img[size[1] // 3: 2 * size[1] // 3, size[0] // 3: 2 * size[0] // 3] = 200
-                items.append((t, vstream, img))
-                t += (1 / fps) * (rng.uniform(0.4, 1.6) if vfr else 1.0)
-        if astream is not None:
-            channels = 2 if layout == "stereo" else 1
-            wave = _tone(audio_s, rate, channels=channels)
-            for s in range(0, wave.shape[1], 1024):
-                items.append((s / rate, astream, wave[:, s:s + 1024]))
-        for t, stream, data in sorted(items, key=lambda x: x[0]):
-            if stream is vstream:
-                frame = av.VideoFrame.from_ndarray(data, format="rgb24")
-                frame.pts, frame.time_base = int(round(jump(t) * 90000)), Fraction(1, 90000)
-            else:
-                chunk = np.ascontiguousarray(data.T).reshape(1, -1) if data.shape[0] > 1 else np.ascontiguousarray(data)
-                frame = av.AudioFrame.from_ndarray(chunk, format="flt", layout=layout)
-                frame.sample_rate = rate
-                frame.pts, frame.time_base = int(round(jump(t) * rate)), Fraction(1, rate)
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for stream in (vstream, astream):
-            if stream is not None:
-                for packet in stream.encode(None):
-                    out.mux(packet)
-    return path
+    frames, times = [], []
+    if video_s > 0 or cover_art:
+        rng = np.random.default_rng(0)
+        t = 0.0
+        for i in range(1 if cover_art else int(video_s * fps)):
+            img = np.zeros((size[1], size[0], 3), np.uint8)
+            img[:, :, 0] = (i * 7) % 256
+            img[size[1] // 3: 2 * size[1] // 3, size[0] // 3: 2 * size[0] // 3] = 200
+            frames.append(img)
+            times.append(t)
+            t += (1 / fps) * (rng.uniform(0.4, 1.6) if vfr else 1.0)
+    audio = _tone(audio_s, rate, channels=2 if layout == "stereo" else 1) if audio_s > 0 else None
+    return write_av(path, frames, audio, fps=fps, sample_rate=rate, frame_times=times,
+                    clock=lambda t: start_s + t + (pts_jump_s if pts_jump_at is not None and t >= pts_jump_at else 0.0),
+                    codec="mjpeg" if cover_art else "libx264", pix_fmt="yuvj420p" if cover_art else "yuv420p",
+                    options={} if cover_art else {"preset": "ultrafast"}, rotate=rotate, container=fmt,
+                    gop=fps if fmt == "mpegts" else 0)  # a keyframe a second: a receiver joining late can start
 
 
 def _mpegts_sender(ts: Path, url: str, stop_after_s: float | None = None, stall: bool = False) -> subprocess.Popen:
@@ -504,4 +474,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

@@ -19,14 +19,16 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.emotion_wheel import EmotionWheel, WheelDataError, string_to_list
-from benchmarks.metrics import ov_scores
+from benchmarks.metrics import cosine, ov_scores
 from benchmarks.report import write_report
 from runtime.answer import answer
 from runtime.encode import EncoderInputs, encode, encoder_inputs
 from runtime.encoders import Encoders
+from runtime.errors import run_cli
 from runtime.llm import LLM
 from runtime.manifest import AUDIO, FUSION, LLM as LLM_ROLE, VISION, read_manifest, variant_role, write_manifest
 from runtime.media import read_clip_for
+from runtime.media_files import media_files
 from runtime.pipeline import Pipeline, RuntimeOptions
 from runtime.task import TASKS
 from runtime.timing import Stopwatch
@@ -34,13 +36,6 @@ from runtime.timing import Stopwatch
 # Points of score a variant may lose against the reference (configurable on the command line).
 DEFAULT_TOLERANCE = {"fp16": 0.5, "Q8_0": 0.5, "Q6_K": 0.5, "int8-dynamic": 1.0, "int8-static": 1.0,
                      "Q5_K_M": 1.0, "Q5_0": 1.0, "Q4_K_M": 1.0, "Q4_0": 1.0}
-
-
-def cosine(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a.reshape(len(a), -1), b.reshape(len(b), -1)
-    num = (a * b).sum(-1)
-    den = np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1) + 1e-12
-    return float((num / den).mean())
 
 
 class Scorer:
@@ -221,23 +216,16 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=None, help="folder for gate.md / gate.json (default: BUNDLE/../gate)")
     args = ap.parse_args(argv)
 
-    from quant.onnx import media_files
-    from quant.errors import QuantError
-    from runtime.errors import EdgeError
-
-    try:
-        truth = None
-        if args.labels:
-            with open(args.labels, newline="", encoding="utf-8") as f:
-                truth = {row["name"]: string_to_list(row["openset"]) for row in csv.DictReader(f)}
-        report = gate(args.bundle, media_files(args.clips), args.subtitle, truth, _tolerances(args.tolerance),
-                      args.wheel_dir, args.threads)
-        print(write(report, Path(args.out) if args.out else Path(args.bundle).parent / "gate"))
-    except (QuantError, EdgeError, OSError, KeyError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    truth = None
+    if args.labels:
+        with open(args.labels, newline="", encoding="utf-8") as f:
+            truth = {row["name"]: string_to_list(row["openset"]) for row in csv.DictReader(f)}
+    report = gate(args.bundle, media_files(args.clips), args.subtitle, truth, _tolerances(args.tolerance),
+                  args.wheel_dir, args.threads)
+    print(write(report, Path(args.out) if args.out else Path(args.bundle).parent / "gate"))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # a labels CSV without its columns (KeyError), a bad --tolerance number (ValueError)
+    sys.exit(run_cli(main, expected=(OSError, KeyError, ValueError)))

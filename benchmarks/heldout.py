@@ -22,6 +22,7 @@ from benchmarks.emotion_wheel import EmotionWheel
 from benchmarks.errors import BenchmarkError
 from benchmarks.metrics import hit_rate, labels_to_sentiment, ov_scores, sentiment_f1
 from benchmarks.report import write_report
+from runtime.errors import run_cli
 from runtime.media import read_clip_for
 from runtime.pipeline import Pipeline, RuntimeOptions
 from runtime.task import get_task
@@ -107,27 +108,21 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
 
-    from runtime.errors import EdgeError
-
-    try:
-        task = get_task(args.task, args.max_new_tokens)
-        if args.unconstrained:
-            task = task.unconstrained()
-        manifest = Path(args.corpus) / "manifest.jsonl"
-        if not manifest.is_file():
-            raise BenchmarkError(f"{args.corpus} is not a corpus: it has no manifest.jsonl (python -m train.synth --out)")
-        rows = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
-        rows = [r for r in rows if r.get("split") == args.split][: args.clips]
-        if not rows:
-            raise BenchmarkError(f"no clips of split {args.split!r} in {manifest}")
-        result = evaluate(args.bundle, rows, args.corpus, task, args.wheel_dir, args.threads, encoders=args.encoders,
-                          llm_variant=args.llm_variant)
-    except (BenchmarkError, EdgeError, ValueError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    task = get_task(args.task, args.max_new_tokens)
+    if args.unconstrained:
+        task = task.unconstrained()
+    manifest = Path(args.corpus) / "manifest.jsonl"
+    if not manifest.is_file():
+        raise BenchmarkError(f"{args.corpus} is not a corpus: it has no manifest.jsonl (python -m train.synth --out)")
+    rows = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
+    rows = [r for r in rows if r.get("split") == args.split][: args.clips]
+    if not rows:
+        raise BenchmarkError(f"no clips of split {args.split!r} in {manifest}")
+    result = evaluate(args.bundle, rows, args.corpus, task, args.wheel_dir, args.threads, encoders=args.encoders,
+                      llm_variant=args.llm_variant)
     print(write_report(args.out, "heldout", result, table(result)))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main, expected=(OSError, ValueError)))  # an unreadable or malformed manifest

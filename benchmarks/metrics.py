@@ -7,7 +7,8 @@
   F from the averaged P and R (not a per-sample F).
 
 Labels become a sentiment through the project's one lexicon (runtime/sentiment.py; the wheel roots for words it
-lacks) instead of the official second LLM call.
+lacks) instead of the official second LLM call. `cosine` compares a variant's features with the reference's (the
+accuracy gate, the latency benchmark).
 """
 
 from __future__ import annotations
@@ -97,3 +98,9 @@ def best_epoch(scores: Mapping[str, float]) -> tuple[str, float]:
 def benchmark_mean(primary: Mapping[str, float]) -> float:
     """Unweighted mean of the per-dataset primary scores, × 100 as the paper reports it."""
     return float(np.mean(list(primary.values())) * 100) if primary else 0.0
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean cosine similarity of matching rows: a, b [N, ...] (each row flattened), in float64."""
+    a, b = a.reshape(len(a), -1).astype(np.float64), b.reshape(len(b), -1).astype(np.float64)
+    return float(((a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1) + 1e-12)).mean())

@@ -21,7 +21,6 @@ import argparse
 import json
 import sys
 import tempfile
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +29,7 @@ from benchmarks.emotion_wheel import EmotionWheel
 from benchmarks.errors import BenchmarkError
 from benchmarks.metrics import hit_rate
 from benchmarks.report import write_report
+from runtime.errors import run_cli
 from runtime.media import Clip, read_clip_for
 from runtime.pipeline import Pipeline, RuntimeOptions
 from runtime.sentiment import sentiment
@@ -60,13 +60,12 @@ def neutral_clip(prep, seconds: float = 4.0) -> Clip:
 
 def rendered_clip(text: str, emotion: str, index: int, folder: Path, prep) -> Clip:
     """The corpus renderer's face and voice showing `emotion`, speaking `text`."""
-    from train.corpus import _clip_job, make_identity
+    from train.corpus import make_identity, render_clip
 
     rng = np.random.default_rng(PROBE_IDENTITY + index)
     ident = make_identity(PROBE_IDENTITY + index, rng)
     row = {"name": f"probe_{index:04d}_{emotion}", "face_emotion": emotion, "voice_emotion": emotion, "subtitle": text}
-    _clip_job((str(folder), row, asdict(ident), PROBE_IDENTITY + index))
-    return read_clip_for(folder / f"{row['name']}.mp4", prep)
+    return read_clip_for(render_clip(folder, row, ident, PROBE_IDENTITY + index), prep)
 
 
 def run(bundle: str | Path | None, sentences: list[dict], conditions=CONDITIONS, threads: int | None = None,
@@ -151,21 +150,15 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
 
-    from runtime.errors import EdgeError
-
-    try:
-        conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
-        unknown = sorted(set(conditions) - set(CONDITIONS))
-        if unknown:
-            raise BenchmarkError(f"unknown condition {', '.join(unknown)}: choose from {', '.join(CONDITIONS)}")
-        sentences = read_sentences(args.sentences)[: args.limit]
-        result = run(args.bundle, sentences, conditions, args.threads)
-    except (BenchmarkError, EdgeError, OSError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
+    unknown = sorted(set(conditions) - set(CONDITIONS))
+    if unknown:
+        raise BenchmarkError(f"unknown condition {', '.join(unknown)}: choose from {', '.join(CONDITIONS)}")
+    sentences = read_sentences(args.sentences)[: args.limit]
+    result = run(args.bundle, sentences, conditions, args.threads)
     print(write_report(args.out, "probe", result, table(result)))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main, expected=(OSError, ValueError)))  # an unreadable or malformed sentences file

@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.report import write_report
+from runtime.errors import run_cli
 
 
 # Flat means: after the first tenth of the run (caches, arenas and thread pools settle), the highest value of the
@@ -136,4 +137,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

@@ -17,13 +17,14 @@ import json
 import logging
 import sys
 
-from export.encoders import ExportError
+from runtime.errors import UsageError, run_cli
+from train.config import FOLDERS, SEEDED, PresetError, model_config, preset_argument
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m export", description=__doc__.split("\n\n")[0])
     src = ap.add_mutually_exclusive_group(required=True)
-    src.add_argument("--preset", choices=("tiny", "tiny-frame", "affectgpt-7b", "affectgpt-7b-frame"))
+    src.add_argument("--preset", **preset_argument(SEEDED, FOLDERS))
     src.add_argument("--checkpoint", metavar="DIR", help="a checkpoint folder written by train/")
     ap.add_argument("--out", required=True, metavar="DIR", help="bundle folder (a bundle already there is replaced)")
     ap.add_argument("--llm-type", choices=("f16", "f32"), default="f16")
@@ -35,38 +36,29 @@ def main(argv=None) -> int:
     ap.add_argument("--audio-path", help="affectgpt-7b: local chinese-hubert-large folder")
     ap.add_argument("--llm-path", help="affectgpt-7b: local Qwen2.5-7B-Instruct folder")
     args = ap.parse_args(argv)
-    if args.preset and not args.random_weights:
-        print(f"error: --preset {args.preset} has an untrained fusion and LoRA, so its answers mean nothing: "
-              "pass --random-weights to export it anyway, or --checkpoint for trained weights", file=sys.stderr)
-        return 2
-    if args.preset and args.preset.startswith("affectgpt-7b") and not all((args.vision_path, args.audio_path, args.llm_path)):
-        print(f"error: --preset {args.preset} needs --vision-path, --audio-path and --llm-path (local folders)",
-              file=sys.stderr)
-        return 2
+    config = None
+    if args.preset:
+        if not args.random_weights:
+            raise UsageError(f"--preset {args.preset} has an untrained fusion and LoRA, so its answers mean nothing: "
+                             "pass --random-weights to export it anyway, or --checkpoint for trained weights")
+        try:
+            config = model_config(args.preset, args.seed, args.vision_path, args.audio_path, args.llm_path)
+        except PresetError as err:
+            raise UsageError(str(err)) from None
     logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
     logging.getLogger("export").setLevel(logging.INFO)  # our progress; the exporters' own chatter stays quiet
 
-    from train.checkpoint import CheckpointError, load_checkpoint
-    from train.config import PRESETS
-    from train.model import AffectGPT
     from export.bundle import export_bundle
+    from train.checkpoint import load_checkpoint
+    from train.model import AffectGPT
 
-    try:
-        if args.checkpoint:
-            model = load_checkpoint(args.checkpoint)
-        elif args.preset.startswith("tiny"):
-            model = AffectGPT.build(PRESETS[args.preset](args.seed))
-        else:
-            model = AffectGPT.build(PRESETS[args.preset](args.vision_path, args.audio_path, args.llm_path))
-        manifest = export_bundle(model, args.out, args.llm_type, inplace=True, name=args.name,
-                                 random_weights=args.preset is not None)
-    except (ExportError, CheckpointError, OSError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    model = AffectGPT.build(config) if config else load_checkpoint(args.checkpoint)
+    manifest = export_bundle(model, args.out, args.llm_type, inplace=True, name=args.name,
+                             random_weights=args.preset is not None)
     sizes = {role: entry.bytes for role, entry in manifest.files.items()}
     print(json.dumps({"bundle": args.out, "weights": manifest.weights, "bytes": sizes, "parity": manifest.parity}))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main, expected=(OSError, ValueError)))  # a checkpoint folder that cannot be read as one

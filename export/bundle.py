@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from export.encoders import AUDIO_GRAPH, FUSION_GRAPH, VISION_GRAPH, ExportError, export_checked
+from export.encoders import AUDIO_GRAPH, FUSION_GRAPH, VISION_GRAPH, export_checked
+from export.errors import ExportError
 from export.gguf_llm import write_gguf
 from export.gguf_lora import write_lora_gguf
 from runtime import prompt as prompts

@@ -16,12 +16,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from export.errors import ExportError
+
 OPSET = 20
 log = logging.getLogger(__name__)
-
-
-class ExportError(RuntimeError):
-    """An export that failed a check (parity, shapes); nothing is left half-written."""
 
 
 @dataclass(frozen=True)

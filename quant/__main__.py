@@ -12,6 +12,8 @@ import argparse
 import logging
 import sys
 
+from runtime.errors import run_cli
+
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m quant", description=__doc__.split("\n\n")[0],
@@ -30,26 +32,20 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.ERROR, format="%(message)s", stream=sys.stderr)
     logging.getLogger("quant").setLevel(logging.INFO if args.verbose else logging.WARNING)
 
-    from quant.errors import QuantError
-    from runtime.errors import EdgeError
+    if args.command == "gguf":
+        from quant.gguf import quantize_gguf
 
-    try:
-        if args.command == "gguf":
-            from quant.gguf import quantize_gguf
+        for name, info in quantize_gguf(args.bundle, [t for t in args.types.split(",") if t]).items():
+            print(f"{name}: {info['file']} {info['bytes'] / 1e6:.2f} MB"
+                  + (f" ({len(info['fallback_tensors'])} tensors fall back)" if info["fallback_tensors"] else ""))
+    else:
+        from quant.onnx import quantize_onnx
 
-            for name, info in quantize_gguf(args.bundle, [t for t in args.types.split(",") if t]).items():
-                print(f"{name}: {info['file']} {info['bytes'] / 1e6:.2f} MB"
-                      + (f" ({len(info['fallback_tensors'])} tensors fall back)" if info["fallback_tensors"] else ""))
-        else:
-            from quant.onnx import quantize_onnx
-
-            for name, nbytes in quantize_onnx(args.bundle, [v for v in args.variants.split(",") if v], args.clips).items():
-                print(f"{name}: {nbytes / 1e6:.2f} MB")
-    except (QuantError, EdgeError, OSError, KeyError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+        for name, nbytes in quantize_onnx(args.bundle, [v for v in args.variants.split(",") if v], args.clips).items():
+            print(f"{name}: {nbytes / 1e6:.2f} MB")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # gguf-py and onnxruntime's quantizer refuse a tensor or a file with KeyError / ValueError
+    sys.exit(run_cli(main, expected=(OSError, KeyError, ValueError)))

@@ -1,5 +1,7 @@
 """The quant package's one error class: a quantization or engine build that cannot be done, said in one line."""
 
+from runtime.errors import EdgeError
 
-class QuantError(RuntimeError):
+
+class QuantError(EdgeError):
     pass

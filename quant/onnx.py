@@ -21,22 +21,13 @@ from runtime.encode import encode, encoder_inputs
 from runtime.encoders import Encoders
 from runtime.manifest import AUDIO, ENCODER_ROLES, FUSION, VISION, file_entry, read_manifest, variant_role, write_manifest
 from runtime.media import read_clip_for
+from runtime.media_files import media_files
 
 log = logging.getLogger(__name__)
 ONNX_VARIANTS = ("fp16", "int8-dynamic", "int8-static")
 # The transformer matrix products carry the cost. Convolutions stay fp32: HuBERT's positional convolution
 # computes its weight (weight norm), which ONNX Runtime's quantizer cannot take.
 QUANTIZED_OPS = ["MatMul", "Gemm"]
-MEDIA_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".ts")
-
-
-def media_files(folder: str | os.PathLike) -> list[Path]:
-    files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in MEDIA_SUFFIXES)
-    if not files:
-        raise QuantError(f"no media files in {folder}")
-    return files
-
-
 def calibration_inputs(bundle: Path, clips: list[Path]) -> dict[str, list[dict[str, np.ndarray]]]:
     """Per graph, the inputs it sees on real clips — through the runtime's own encode path (faces cropped when
     the bundle says so) and its fp32 graphs."""

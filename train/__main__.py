@@ -6,65 +6,56 @@
         --epochs 60 --iters-per-epoch 5000 --batch-size 3 --amp fp16 --out runs/paper      # the paper's recipe
     python -m train --data MEDIA:labels.csv,reasons.csv:subtitles.csv --features feats/ --out runs/x
     torchrun --nproc_per_node 8 -m train --init-checkpoint affectgpt-ckpt --data ... --out runs/big
+
+Every option is a field of TrainConfig (train/config.py), the same object train() takes from Python.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 
+from runtime.errors import run_cli
+from train.config import TrainConfig
+from train.errors import TrainingError
 
-def main(argv=None) -> int:
-    from train.loop import TrainConfig
+TYPES = {"str": str, "int": int, "float": float}
 
-    defaults = TrainConfig(data="", out="")
+
+def parser() -> argparse.ArgumentParser:
+    """One option per TrainConfig field: --batch-size for batch_size, its type from the annotation, its default and
+    help from the field; a bool that defaults to true is turned off with --no-NAME."""
     ap = argparse.ArgumentParser(prog="python -m train", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
-    ap.add_argument("--data", required=True, help="a .jsonl manifest or MEDIA_DIR:LABELS.csv[,MORE.csv][:SUBTITLES.csv]")
-    ap.add_argument("--out", required=True, help="run folder: checkpoint/ and metrics.json")
-    ap.add_argument("--preset", default=defaults.preset, choices=("tiny", "tiny-frame", "gemma-270m", "affectgpt-7b", "affectgpt-7b-frame"),
-                    help="the model to build when not resuming or starting from --init-checkpoint")
-    ap.add_argument("--vision-path", help="affectgpt-7b presets: local CLIP ViT-L/14 folder")
-    ap.add_argument("--audio-path", help="affectgpt-7b presets: local chinese-hubert-large folder")
-    ap.add_argument("--llm-path", help="affectgpt-7b presets: local Qwen2.5-7B-Instruct folder")
-    ap.add_argument("--init-checkpoint", help="start from a checkpoint (e.g. an imported AffectGPT release)")
-    ap.add_argument("--val-data")
-    ap.add_argument("--val-fraction", type=float, default=defaults.val_fraction,
-                    help="hold out this fraction by name (default: none for a release layout, 0.1 for a JSONL manifest)")
-    ap.add_argument("--features", help="feature cache folder (python -m train.cache)")
-    ap.add_argument("--label-type", choices=("ovlabel", "description", "hybrid"), default=defaults.label_type)
-    for name in ("epochs", "batch_size", "grad_accum", "warmup_steps", "save_every", "seed", "iters_per_epoch",
-                 "epoch_checkpoints", "max_length"):
-        ap.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(defaults, name))
-    for name in ("lr", "warmup_lr", "weight_decay"):
-        ap.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(defaults, name))
-    ap.add_argument("--max-steps", type=int)
-    ap.add_argument("--amp", choices=("auto", "off", "bf16", "fp16"), default="auto")
-    ap.add_argument("--grad-checkpointing", action="store_true")
-    ap.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint exactly")
-    ap.add_argument("--no-progress", action="store_true")
-    args = ap.parse_args(argv)
+    for f in dataclasses.fields(TrainConfig):
+        flag, extra = "--" + f.name.replace("_", "-"), dict(f.metadata["argparse"])
+        if f.type == "bool":
+            if f.default:
+                ap.add_argument("--no-" + flag[2:], dest=f.name, action="store_false", help="off: " + f.metadata["help"])
+            else:
+                ap.add_argument(flag, action="store_true", help=f.metadata["help"])
+            continue
+        required = f.default is dataclasses.MISSING
+        ap.add_argument(flag, **{"type": TYPES[f.type.split("|")[0].strip()], **extra}, required=required,
+                        default=None if required else f.default, help=f.metadata["help"])
+    return ap
 
-    from train.checkpoint import CheckpointError
-    from train.data import DataError
-    from train.loop import TrainingError, train
 
-    cfg = TrainConfig(data=args.data, out=args.out, preset=args.preset, init_checkpoint=args.init_checkpoint,
-                      vision_path=args.vision_path, audio_path=args.audio_path, llm_path=args.llm_path,
-                      iters_per_epoch=args.iters_per_epoch, epoch_checkpoints=args.epoch_checkpoints,
-                      max_length=args.max_length,
-                      seed=args.seed, val_data=args.val_data, val_fraction=args.val_fraction, features=args.features,
-                      label_type=args.label_type, epochs=args.epochs, batch_size=args.batch_size,
-                      grad_accum=args.grad_accum, lr=args.lr, warmup_lr=args.warmup_lr, warmup_steps=args.warmup_steps,
-                      weight_decay=args.weight_decay, amp=args.amp, grad_checkpointing=args.grad_checkpointing,
-                      save_every=args.save_every, max_steps=args.max_steps, resume=args.resume,
-                      progress=not args.no_progress)
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
+
+    import torch
+
+    from train.loop import train
+
     try:
         result = train(cfg)
-    except (TrainingError, DataError, CheckpointError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    except torch.OutOfMemoryError:
+        raise TrainingError("out of GPU memory: a smaller --batch-size (with --grad-accum to keep the batch), "
+                            "--grad-checkpointing, or --amp bf16") from None
     summary = {k: result[k] for k in ("steps", "val", "skipped", "replaced_too_long", "data", "world_size") if k in result}
     if "ranks_identical" in result:
         summary["ranks_identical"] = result["ranks_identical"]
@@ -73,4 +64,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

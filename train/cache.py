@@ -20,6 +20,8 @@ from pathlib import Path
 import torch
 
 from runtime.atomic import atomic_file
+from runtime.errors import run_cli
+from train.config import SEEDED, model_config, preset_argument
 from train.data import DataError, SkipLog, load_media, read_dataset
 
 INDEX = "index.json"
@@ -84,25 +86,19 @@ def open_cache(folder: str | os.PathLike, model) -> Path:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m train.cache", description=__doc__.split("\n\n")[0])
     src = ap.add_mutually_exclusive_group(required=True)
-    src.add_argument("--preset", choices=("tiny",))
+    src.add_argument("--preset", **preset_argument(SEEDED))
     src.add_argument("--checkpoint")
-    ap.add_argument("--seed", type=int, default=42, help="weights seed of the tiny preset (as python -m train)")
+    ap.add_argument("--seed", type=int, default=42, help="weights seed of the preset (as python -m train)")
     ap.add_argument("--data", required=True, help="a .jsonl manifest or MEDIA_DIR:LABELS.csv[:SUBTITLES.csv]")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
-    from train.checkpoint import CheckpointError, load_checkpoint
-    from train.config import tiny
+    from train.checkpoint import load_checkpoint
     from train.model import AffectGPT
 
-    try:
-        model = load_checkpoint(args.checkpoint) if args.checkpoint else AffectGPT.build(tiny(args.seed))
-        index = build_cache(model.eval(), read_dataset(args.data), args.out)
-    except (DataError, CheckpointError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    print(json.dumps(index))
+    model = load_checkpoint(args.checkpoint) if args.checkpoint else AffectGPT.build(model_config(args.preset, args.seed))
+    print(json.dumps(build_cache(model.eval(), read_dataset(args.data), args.out)))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from train import sentences
+from train.synth import write_media
 
 # emotion → labels (emotion-wheel words), sentiment, expression (action-unit-like targets), prosody
 #   expression: smile (mouth-corner pull, −1..1), brow_raise, brow_lower, brow_knit, eye_open, mouth_open, nod, shake
@@ -196,14 +197,9 @@ def speak(text: str, ident: Identity, prosody: dict, rng: np.random.Generator, s
     return (wave + rng.normal(0, 0.003, wave.size)).astype(np.float32)
 
 
-def _clip_job(args) -> dict:
-    out, row, ident_dict, seed = args
-    from fractions import Fraction
-
-    import av
-
-    ident = Identity(**{**ident_dict, "skin": tuple(ident_dict["skin"]), "hair": tuple(ident_dict["hair"]),
-                        "background": tuple(ident_dict["background"])})
+def render_clip(out: str | Path, row: dict, ident: Identity, seed: int) -> Path:
+    """One corpus row as OUT/NAME.mp4 (160 × 120 at 15 fps, 16 kHz mono): the identity's face showing the row's
+    face_emotion and its voice speaking the subtitle with the voice_emotion's prosody (ABSENT: an empty room)."""
     rng = np.random.default_rng(seed)
     nobody = row["face_emotion"] == ABSENT
     face_au = {} if nobody else EMOTIONS[row["face_emotion"]][2]
@@ -215,33 +211,26 @@ def _clip_job(args) -> dict:
         wave = speak(row["subtitle"], ident, EMOTIONS[row["voice_emotion"]][3], rng)
     seconds = float(np.clip(wave.size / 16000 + 0.6, 2.5, 6.0))
     fps, w, h = 15, 160, 120
-    path = Path(out) / f"{row['name']}.mp4"
-    with av.open(str(path), "w") as container:
-        vs = container.add_stream("libx264", rate=fps)
-        vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
-        vs.options = {"preset": "ultrafast", "crf": "26"}
-        vs.codec_context.gop_size = 30
-        as_ = container.add_stream("aac", rate=16000)
-        as_.layout = "mono"
-        onset = rng.uniform(0.2, 0.6)
-        for i in range(int(seconds * fps)):
-            t = i / fps
-            ramp = float(np.clip((t - onset * 0.5) / 0.5, 0, 1))  # the expression builds up, then holds
-            au = {k: (v if k != "eye_open" else 1 + (v - 1)) * ramp if k != "eye_open" else 1 + (v - 1) * ramp
-                  for k, v in face_au.items()}
-            picture = render_empty(ident, h, w, rng, row.get("blank", False)) if nobody else render(ident, au, t, h, w, rng)
-            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
-            frame.pts, frame.time_base = i, Fraction(1, fps)
-            container.mux(vs.encode(frame))
-        container.mux(vs.encode(None))
-        audio = np.zeros(int(seconds * 16000), np.float32)
-        start = int(0.3 * 16000)
-        audio[start:start + wave.size] = wave[: audio.size - start]
-        for s in range(0, audio.size, 1024):
-            frame = av.AudioFrame.from_ndarray(audio[s:s + 1024][None], format="flt", layout="mono")
-            frame.sample_rate, frame.pts, frame.time_base = 16000, s, Fraction(1, 16000)
-            container.mux(as_.encode(frame))
-        container.mux(as_.encode(None))
+    onset = rng.uniform(0.2, 0.6)
+    frames = []
+    for i in range(int(seconds * fps)):
+        t = i / fps
+        ramp = float(np.clip((t - onset * 0.5) / 0.5, 0, 1))  # the expression builds up, then holds
+        au = {k: (v if k != "eye_open" else 1 + (v - 1)) * ramp if k != "eye_open" else 1 + (v - 1) * ramp
+              for k, v in face_au.items()}
+        frames.append(render_empty(ident, h, w, rng, row.get("blank", False)) if nobody else render(ident, au, t, h, w, rng))
+    audio = np.zeros(int(seconds * 16000), np.float32)
+    start = int(0.3 * 16000)
+    audio[start:start + wave.size] = wave[: audio.size - start]
+    return write_media(Path(out) / f"{row['name']}.mp4", frames, audio, fps=fps, options={"preset": "ultrafast", "crf": "26"},
+                       gop=30)
+
+
+def _clip_job(args) -> dict:  # the process pool's picklable call: the identity travels as a dict
+    out, row, ident_dict, seed = args
+    ident = Identity(**{**ident_dict, "skin": tuple(ident_dict["skin"]), "hair": tuple(ident_dict["hair"]),
+                        "background": tuple(ident_dict["background"])})
+    render_clip(out, row, ident, seed)
     return row
 
 

@@ -22,12 +22,10 @@ import numpy as np
 from runtime.encode import encoder_inputs
 from runtime.manifest import Preprocessing
 from runtime.media import MediaError, read_audio, read_clip_for
+from runtime.media_files import find_media
 from runtime.preprocess import frame_indices
 from runtime.prompt import DESCRIPTION_QUESTION, OV_QUESTION, ov_answer
 from train.errors import TrainError
-
-MEDIA_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm")
-LABEL_TYPES = ("ovlabel", "description", "hybrid")
 
 
 class DataError(TrainError):
@@ -86,8 +84,7 @@ def read_mercaption(media_dir: str | Path, label_csvs: list[str | Path], subtitl
             subtitles[row["name"]] = row.get("english") or row.get("subtitle") or row.get("sentence") or ""
     samples = []
     for name in sorted(set(labels) | set(reasons)):
-        media = next((media_dir / f"{name}{s}" for s in MEDIA_SUFFIXES if (media_dir / f"{name}{s}").is_file()), None)
-        samples.append(Sample(name, media, subtitles.get(name, ""), labels.get(name), reasons.get(name),
+        samples.append(Sample(name, find_media(media_dir, name), subtitles.get(name, ""), labels.get(name), reasons.get(name),
                               release_file(media_dir, name, "wav"), release_file(media_dir, name, "npy"), release=True))
     return samples
 

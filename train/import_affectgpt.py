@@ -18,6 +18,9 @@ import re
 import sys
 from pathlib import Path
 
+from runtime.errors import run_cli
+from train.config import RELEASE_PRESETS, model_config
+
 # Official key prefix → ours. The fusion keeps the reference's layer names, so the map is one-to-one.
 KEY_MAP = [
     (r"^(video_attention_mlp|affectgpt_proj|audio_attention_mlp|audio_llama_proj|multi_video_embs|"
@@ -69,14 +72,13 @@ def import_checkpoint(ckpt_path: str, clip: str, hubert: str, llm: str, lora_alp
     """→ (our AffectGPT with the release's weights, report dict). `model_kind`: "face" or "frame"."""
     import torch
 
-    from train.config import RELEASE_PRESETS
     from train.model import AffectGPT
 
     if model_kind not in RELEASE_PRESETS:
         raise ValueError(f"unknown released model {model_kind!r}: choose from {', '.join(RELEASE_PRESETS)}")
     raw = torch.load(ckpt_path, map_location="cpu", weights_only=True)
     state = raw["model"] if isinstance(raw, dict) and "model" in raw else raw
-    cfg = RELEASE_PRESETS[model_kind](clip, hubert, llm)
+    cfg = model_config(RELEASE_PRESETS[model_kind], vision_path=clip, audio_path=hubert, llm_path=llm)
     cfg.lora_r, cfg.lora_alpha = lora_rank(state), lora_alpha
     model = AffectGPT.build(cfg)
     mapped, report = match_state(state, dict(model.named_parameters()))
@@ -91,23 +93,20 @@ def main(argv=None) -> int:
     ap.add_argument("--hubert", required=True, help="local TencentGameMate/chinese-hubert-large folder")
     ap.add_argument("--llm", required=True, help="local Qwen/Qwen2.5-7B-Instruct folder")
     ap.add_argument("--lora-alpha", type=int, default=32)
-    ap.add_argument("--model", choices=("face", "frame"), default="face",
+    ap.add_argument("--model", choices=tuple(RELEASE_PRESETS), default="face",
                     help="face: the released face-crop model (default); frame: the raw-frame model")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     from train.checkpoint import save_checkpoint
 
-    try:
-        if not Path(args.checkpoint).is_file():
-            raise FileNotFoundError(f"checkpoint not found: {args.checkpoint}")
-        model, report = import_checkpoint(args.checkpoint, args.clip, args.hubert, args.llm, args.lora_alpha, args.model)
-        save_checkpoint(model, args.out)
-    except (OSError, ValueError, RuntimeError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    if not Path(args.checkpoint).is_file():
+        raise FileNotFoundError(f"checkpoint not found: {args.checkpoint}")
+    model, report = import_checkpoint(args.checkpoint, args.clip, args.hubert, args.llm, args.lora_alpha, args.model)
+    save_checkpoint(model, args.out)
     print(json.dumps(report, indent=2))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # torch.load and the key matching refuse a file that is not the release with these (RuntimeError: a shape)
+    sys.exit(run_cli(main, expected=(OSError, ValueError, RuntimeError)))

@@ -1,5 +1,5 @@
-"""Pretraining the small encoders of the demo, where no pretrained CLIP / HuBERT weights can be had. Then they
-are frozen, as the paper freezes its encoders.
+"""Pretraining the small encoders of the corpus presets (scratch, gemma-270m), where no pretrained CLIP / HuBERT
+weights can be had. Then they are frozen, as the paper freezes its encoders.
 
 Vision: frames drawn by the corpus's renderer for fresh identities (none of them in the corpus), each showing
 one emotion's full expression; the ViT learns to read the expression parameters and the emotion off a single
@@ -7,7 +7,7 @@ frame. A from-scratch ViT needs many faces to see a 3-pixel mouth-corner pull ra
 and rendering is cheaper than decoding clips. Audio: the corpus's own training clips; HuBERT learns the
 prosody parameters and the voice's emotion.
 
-    python -m train.pretrain --corpus runs/demo/corpus --out runs/demo --seed 1
+    python -m train.pretrain --preset scratch --corpus runs/scratch/corpus --out runs/scratch --seed 1
 """
 
 from __future__ import annotations
@@ -26,8 +26,10 @@ from torch import nn
 
 from runtime.manifest import Preprocessing
 from runtime.media import MediaError
+from runtime.errors import run_cli
 from runtime.preprocess import pixel_values
-from train.data import load_media
+from train.config import CORPUS, preset_argument
+from train.data import DataError, load_media
 
 EXPRESSION_KEYS = ("smile", "brow_raise", "brow_lower", "brow_knit", "eye_open", "mouth_open", "nod", "shake")
 PROSODY_KEYS = ("pitch", "range", "rate", "loudness", "tremor", "pauses")
@@ -175,15 +177,15 @@ def pretrain_audio(model, rows: list[dict], samples, epochs: int = 4, batch_size
     return {"clips": len(data), "skipped": skipped, "history": history}
 
 
-def pretrain_demo(corpus: Path, out: Path, seed: int = 0, vision_frames: int = 12000, vision_epochs: int = 16,
-                  audio_samples: int = 640, audio_epochs: int = 4, log=print, preset: str = "demo") -> dict:
+def pretrain_encoders(corpus: Path, out: Path, seed: int = 0, vision_frames: int = 12000, vision_epochs: int = 16,
+                      audio_samples: int = 640, audio_epochs: int = 4, log=print, preset: str = "scratch") -> dict:
     """The model of `preset` with its encoders pretrained and frozen → OUT/init (a checkpoint), with the encoders as
     local pretrained folders (OUT/encoders) and the pretraining history (OUT/pretrain.json).
 
-    demo: a tokenizer trained on the corpus, the vision and the audio encoder pretrained here. gemma-270m: the
+    scratch: a tokenizer trained on the corpus, the vision and the audio encoder pretrained here. gemma-270m: the
     GGUF base's vocabulary and the pretrained expression network as they are; only the audio encoder learns here."""
     from train.checkpoint import save_checkpoint
-    from train.config import PRESETS
+    from train.config import model_config
     from train.corpus import ABSENT
     from train.data import read_jsonl
     from train.model import AffectGPT
@@ -192,8 +194,8 @@ def pretrain_demo(corpus: Path, out: Path, seed: int = 0, vision_frames: int = 1
     rows = [json.loads(line) for line in (corpus / "manifest.jsonl").read_text().splitlines() if line.strip()]
     train_rows = [r for r in rows if r["split"] == "train"]
     out.mkdir(parents=True, exist_ok=True)
-    cfg = PRESETS[preset](seed)
-    if preset == "demo":
+    cfg = model_config(preset, seed)
+    if cfg.train_llm:  # an LLM learnt here reads a vocabulary learnt from the same corpus
         text = [r["subtitle"] for r in train_rows] + [r["description"] for r in train_rows]
         tokenizer = train_tiny_tokenizer(1024, text)
         tokenizer.save(str(out / "tokenizer.json"))
@@ -223,8 +225,7 @@ def main(argv=None) -> int:
     ap.add_argument("--corpus", required=True, help="a corpus folder (python -m train.synth --out)")
     ap.add_argument("--out", required=True, help="folder for init/ (the checkpoint), encoders/, tokenizer.json")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--preset", choices=("demo", "gemma-270m"), default="demo",
-                    help="demo: small encoders and LLM learnt here; gemma-270m: the embedded default (pretrained parts)")
+    ap.add_argument("--preset", **{**preset_argument(CORPUS), "default": "scratch"})
     ap.add_argument("--vision-frames", type=int, default=12000, help="rendered frames the vision encoder learns from")
     ap.add_argument("--vision-epochs", type=int, default=16)
     ap.add_argument("--audio-samples", type=int, default=640, help="training clips the audio encoder learns from")
@@ -232,14 +233,13 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     corpus = Path(args.corpus)
     if not (corpus / "manifest.jsonl").is_file():
-        print(f"error: {corpus} is not a corpus: it has no manifest.jsonl", file=sys.stderr)
-        return 1
+        raise DataError(f"{corpus} is not a corpus: it has no manifest.jsonl")
     log = lambda msg: print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)  # noqa: E731
-    history = pretrain_demo(corpus, Path(args.out), args.seed, args.vision_frames, args.vision_epochs,
+    history = pretrain_encoders(corpus, Path(args.out), args.seed, args.vision_frames, args.vision_epochs,
                             args.audio_samples, args.audio_epochs, log, args.preset)
     print(json.dumps({k: {"final": v["history"][-1] if v.get("history") else None} for k, v in history.items()}))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

@@ -16,6 +16,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from runtime.errors import run_cli
+
 
 def _face_frame(h: int, w: int, t: float, rng_tone: np.ndarray, smile: float) -> np.ndarray:
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -39,6 +41,55 @@ def _face_frame(h: int, w: int, t: float, rng_tone: np.ndarray, smile: float) ->
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
+def write_media(path: str | Path, frames=(), audio: np.ndarray | None = None, *, fps: int = 15,
+                sample_rate: int = 16000, frame_times=None, clock=None, codec: str = "libx264",
+                pix_fmt: str = "yuv420p", options: dict | None = None, gop: int = 0, rotate: int | None = None,
+                container: str | None = None) -> Path:
+    """Encode pictures and sound into one media file, muxed in time order as a camera or a recorder interleaves them.
+
+    frames: [H, W, 3] uint8 RGB pictures (H.264 unless `codec` says otherwise), shown at `frame_times` seconds
+    (default i / fps); audio: [samples] or [channels, samples] float32 at `sample_rate` (AAC; 1 channel: mono,
+    2: stereo); clock: seconds → the timestamp written (an offset, a jump); container: the format, by default
+    from the suffix (.mp4, .ts, .mkv ...). `gop` > 0 puts a keyframe every `gop` frames. → the path."""
+    frames = list(frames)
+    times = list(frame_times) if frame_times is not None else [i / fps for i in range(len(frames))]
+    clock = clock or (lambda t: t)
+    wave = None if audio is None else np.atleast_2d(np.asarray(audio, np.float32))
+    path = Path(path)
+    with av.open(str(path), "w", format=container) as out:
+        items = []  # (seconds, stream, data), muxed in time order
+        video = sound = None
+        if frames:
+            video = out.add_stream(codec, rate=fps)
+            video.height, video.width = frames[0].shape[:2]
+            video.pix_fmt = pix_fmt
+            video.codec_context.time_base = Fraction(1, 90000)  # a fine clock: frames may come at any time
+            video.options = dict(options or {})
+            if gop:
+                video.codec_context.gop_size = gop
+            if rotate is not None:
+                video.metadata["rotate"] = str(rotate)
+            items += [(t, video, f) for t, f in zip(times, frames)]
+        if wave is not None and wave.size:
+            sound = out.add_stream("aac", rate=sample_rate)
+            sound.layout = "stereo" if len(wave) == 2 else "mono"
+            items += [(s / sample_rate, sound, wave[:, s:s + 1024]) for s in range(0, wave.shape[1], 1024)]
+        for t, stream, data in sorted(items, key=lambda item: item[0]):
+            if stream is video:
+                frame = av.VideoFrame.from_ndarray(data, format="rgb24")
+                frame.pts, frame.time_base = int(round(clock(t) * 90000)), Fraction(1, 90000)
+            else:  # packed float: channels interleaved in one plane
+                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(data.T).reshape(1, -1), format="flt",
+                                                   layout=stream.layout.name)
+                frame.sample_rate = sample_rate
+                frame.pts, frame.time_base = int(round(clock(t) * sample_rate)), Fraction(1, sample_rate)
+            out.mux(stream.encode(frame))
+        for stream in (video, sound):
+            if stream is not None:
+                out.mux(stream.encode(None))
+    return path
+
+
 def write_clip(path: str | Path, seconds: float = 4.0, fps: int = 15, size: tuple[int, int] = (160, 120),
                seed: int = 0, audio: bool = True, sample_rate: int = 16000, gop: int = 0,
                waveform: np.ndarray | None = None, smile: float | None = None, pitch: float | None = None) -> Path:
@@ -50,42 +101,18 @@ def write_clip(path: str | Path, seconds: float = 4.0, fps: int = 15, size: tupl
     tone = rng.uniform(40, 220, size=(2, 3))
     smile = rng.uniform(-1, 1) if smile is None else smile
     pitch = rng.uniform(110, 240) if pitch is None else pitch
-    path = Path(path)
-    with av.open(str(path), "w") as out:
-        vstream = out.add_stream("libx264", rate=fps)
-        vstream.width, vstream.height, vstream.pix_fmt = w, h, "yuv420p"
-        vstream.options = {"preset": "ultrafast"}
-        if gop:
-            vstream.codec_context.gop_size = gop
-        astream = out.add_stream("aac", rate=sample_rate) if audio else None
-        if astream is not None:
-            astream.layout = "mono"
-        n_frames = int(round(seconds * fps))
-        for i in range(n_frames):
-            frame = av.VideoFrame.from_ndarray(_face_frame(h, w, i / fps, tone, smile), format="rgb24")
-            frame.pts = i
-            frame.time_base = Fraction(1, fps)
-            out.mux(vstream.encode(frame))
-        out.mux(vstream.encode(None))
-        if astream is not None:
-            t = np.arange(int(seconds * sample_rate)) / sample_rate
-            f0 = pitch * (1 + 0.15 * np.sin(2 * np.pi * 0.7 * t) * smile)
-            phase = 2 * np.pi * np.cumsum(f0) / sample_rate
-            voice = sum(np.sin(k * phase) / k for k in range(1, 6)) * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t) ** 2)
-            wave = (0.2 * voice + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
-            if waveform is not None:
-                wave = np.zeros(t.size, np.float32)
-                wave[: min(t.size, waveform.size)] = waveform[: t.size]
-            block = 1024
-            for start in range(0, wave.size, block):
-                chunk = wave[start : start + block][None]
-                frame = av.AudioFrame.from_ndarray(chunk, format="flt", layout="mono")
-                frame.sample_rate = sample_rate
-                frame.pts = start
-                frame.time_base = Fraction(1, sample_rate)
-                out.mux(astream.encode(frame))
-            out.mux(astream.encode(None))
-    return path
+    frames = [_face_frame(h, w, i / fps, tone, smile) for i in range(int(round(seconds * fps)))]
+    wave = None
+    if audio:
+        t = np.arange(int(seconds * sample_rate)) / sample_rate
+        f0 = pitch * (1 + 0.15 * np.sin(2 * np.pi * 0.7 * t) * smile)
+        phase = 2 * np.pi * np.cumsum(f0) / sample_rate
+        voice = sum(np.sin(k * phase) / k for k in range(1, 6)) * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t) ** 2)
+        wave = (0.2 * voice + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
+        if waveform is not None:
+            wave = np.zeros(t.size, np.float32)
+            wave[: min(t.size, waveform.size)] = waveform[: t.size]
+    return write_media(path, frames, wave, fps=fps, sample_rate=sample_rate, options={"preset": "ultrafast"}, gop=gop)
 
 
 def main(argv=None) -> int:
@@ -108,4 +135,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_cli(main))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from export.encoders import ExportError
+from export.errors import ExportError
 from runtime.encoders import Encoders
 from runtime.media import read_clip
 from runtime.preprocess import audio_clips, pixel_values

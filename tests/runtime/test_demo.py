@@ -13,7 +13,7 @@ DEMO = ROOT / "runtime" / "demo"
 def _samples():
     path = DEMO / "samples" / "samples.jsonl"
     if not path.is_file():
-        pytest.skip("no shipped demo in runtime/demo (make it with python -m train.demo --ship)")
+        pytest.skip("no shipped demo in runtime/demo (make it with python -m benchmarks.recipe --ship runtime/demo)")
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 

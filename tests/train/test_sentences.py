@@ -56,24 +56,22 @@ def test_some_clips_show_nobody_and_their_words_alone_give_the_label():
 
 
 def test_a_clip_with_nobody_is_the_background_and_room_noise(tmp_path):
-    from dataclasses import asdict
-
     import numpy as np
 
     from runtime.media import read_clip
-    from train.corpus import ABSENT, _clip_job, make_identity
+    from train.corpus import ABSENT, make_identity, render_clip
 
     ident = make_identity(7, np.random.default_rng(7))
     row = {"name": "empty", "face_emotion": ABSENT, "voice_emotion": ABSENT, "subtitle": "The bus leaves at six.",
            "room": "noise", "room_noise": 0.003, "blank": False}
-    _clip_job((str(tmp_path), row, asdict(ident), 7))
+    render_clip(tmp_path, row, ident, 7)
     clip = read_clip(tmp_path / "empty.mp4", num_frames=4)
     background = np.array(ident.background, np.float32)
     for frame in clip.frames:  # nothing but the background under its light and noise
         assert np.abs(frame.reshape(-1, 3).astype(np.float32).mean(0) - background).max() < 25
         assert frame.astype(np.float32).std(axis=(0, 1)).max() < 25
     assert clip.has_audio and 0 < np.abs(clip.waveform).max() < 0.05  # room noise, no speech
-    _clip_job((str(tmp_path), {**row, "name": "blank", "room": "silence", "blank": True}, asdict(ident), 7))
+    render_clip(tmp_path, {**row, "name": "blank", "room": "silence", "blank": True}, ident, 7)
     clip = read_clip(tmp_path / "blank.mp4", num_frames=4)
     assert all(np.ptp(frame.astype(np.float32)) < 8 for frame in clip.frames)  # one grey (codec rounding aside)
     assert np.abs(clip.waveform).max() < 1e-4  # digital silence
