@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.report import write_report
+from benchmarks.report import cpu_id, cpu_name, write_report
 
 STAGES = ("decode", "face", "preprocess", "vision", "audio", "fusion", "llm_prefill", "llm_prefill_warm", "llm_decode_per_token", "end_to_end")
 
@@ -103,15 +103,14 @@ def run_runtime(spec: dict) -> dict:
         watch = Stopwatch()
         features = encode(pipeline.encoders, _encoder_inputs(spec["clip"], prep, watch), watch)
         pieces = prompt_pieces(llm, prompt, features.fused, spec["subtitle"], TASKS["labels"].question)
-        llm.reset()
-        logits = llm.feed(llm._one_batch(pieces))  # cold: the whole prompt
+        logits = llm.prefill(pieces, keep_prefix=False)[0]  # cold: the whole prompt in one batch
         watch.lap("llm_prefill")
         for _ in range(spec["tokens"]):
-            logits = llm.feed([[int(np.argmax(logits))]])
+            logits = llm.eval_chunks([[int(np.argmax(logits))]])[0]
         per_token = watch.lap("llm_decode") / spec["tokens"]
-        llm._reuse_prefix(pieces)  # the static start of the prompt into KV, as the stream keeps it
+        llm.prefill(pieces)  # the static start of the prompt into KV, as the stream keeps it
         warm = Stopwatch()  # warm prefill: the rest of the prompt only (not part of end_to_end)
-        llm.feed(llm._one_batch(llm._reuse_prefix(pieces)))
+        llm.prefill(pieces)
         if i >= spec["warmup"]:
             _record(timings, watch, {"llm_decode_per_token": per_token, "llm_prefill_warm": warm.total_ms()})
     if spec.get("features_out"):
@@ -286,14 +285,13 @@ def machine() -> dict:
     from quant.cpu import cpu as cpu_info
 
     info = cpu_info()
-    cpu = info["model"]
     versions = {}
     for dist in ("affectgpt-edge", "torch", "onnxruntime", "llama-cpp-python", "transformers"):
         try:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             pass
-    return {"cpu": cpu, "features": info["features"], "cores": os.cpu_count(), "python": platform.python_version(),
+    return {"cpu": cpu_name(), "cpu_id": cpu_id(), "features": info["features"], "cores": os.cpu_count(), "python": platform.python_version(),
             "versions": versions}
 
 

@@ -6,6 +6,7 @@ LLM, the accuracy gate passes each quantized variant's.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -13,6 +14,7 @@ import numpy as np
 from runtime import prompt as prompts
 from runtime.llm import LLM
 from runtime.manifest import PromptSpec
+from runtime.sampler import generate
 from runtime.task import Task
 
 
@@ -29,20 +31,34 @@ class Answer:
         return asdict(self)
 
 
+def prompt_chunks(llm: LLM, prompt: PromptSpec, subtitle: str, question: str) -> list:
+    """The bundle's prompt as chunks (runtime/prompt.py): token ids split by the GGUF's tokenizer, a Slot per
+    placeholder, bos first if the manifest says so."""
+    return prompts.prompt_chunks(prompt.template, subtitle, question, llm.tokenize, prompt.placeholder_rows,
+                                 prompt.placeholders, prompt.bos_id if prompt.inference_bos else None)
+
+
 def prompt_pieces(llm: LLM, prompt: PromptSpec, fused: np.ndarray, subtitle: str, question: str) -> list:
-    """Text ids with the fused rows of each placeholder, in prompt order (bos first if the manifest says so)."""
-    spans = prompts.placeholder_spans(prompt.placeholder_rows, prompt.placeholders)
-    pieces: list = [[prompt.bos_id]] if prompt.inference_bos else []
-    for seg in prompts.segments(prompt.template, subtitle, question):
-        if prompts.is_placeholder(seg):
-            pieces.append(fused[spans[seg]])
-        elif seg:
-            ids = llm.tokenize(seg)
-            if pieces and isinstance(pieces[-1], list):  # bos joins the static start of the prompt
-                pieces[-1] = pieces[-1] + ids
-            else:
-                pieces.append(ids)
-    return pieces
+    """The chunks the LLM takes: token ids, and the fused rows [n, H] of each placeholder, in prompt order."""
+    return prompts.fill_slots(prompt_chunks(llm, prompt, subtitle, question), fused)
+
+
+# Per LLM and (opening, grammar): whether greedy decoding, run in full on the first answer, opened with the forced ids.
+_CHECKED: "weakref.WeakKeyDictionary[LLM, dict[tuple, bool]]" = weakref.WeakKeyDictionary()
+
+
+def opening_ids(llm: LLM, opening: str) -> list[int]:
+    """The ids of an answer's fixed opening as the tokenizer splits it inside a whole answer (the split training
+    taught): the tokens of `opening` and a next word that lie wholly within `opening`."""
+    if not opening:
+        return []
+    target, text, ids = opening.encode(), b"", []
+    for token in llm.tokenize(opening + "a"):
+        text += llm.token_bytes(token)
+        if not target.startswith(text):
+            break
+        ids.append(token)
+    return ids
 
 
 def fit_subtitle(llm: LLM, prompt: PromptSpec, subtitle: str, task: Task, rows: int | None = None) -> tuple[str, bool]:
@@ -52,9 +68,8 @@ def fit_subtitle(llm: LLM, prompt: PromptSpec, subtitle: str, task: Task, rows: 
     budget = llm.n_ctx - task.max_new_tokens
     cut = False
     for _ in range(4):  # re-tokenising a cut text can shift a token or two: check again
-        n = rows + int(prompt.inference_bos) + sum(len(llm.tokenize(seg)) for seg in
-                                                   prompts.segments(prompt.template, subtitle, task.question)
-                                                   if seg and not prompts.is_placeholder(seg))
+        chunks = prompt_chunks(llm, prompt, subtitle, task.question)
+        n = rows + sum(len(c) for c in chunks if not isinstance(c, prompts.Slot))
         if n <= budget:
             return subtitle, cut
         ids = llm.tokenize(prompts.sanitize_subtitle(subtitle))
@@ -67,13 +82,20 @@ def fit_subtitle(llm: LLM, prompt: PromptSpec, subtitle: str, task: Task, rows: 
 
 def answer(llm: LLM, prompt: PromptSpec, fused: np.ndarray, subtitle: str, task: Task) -> Answer:
     """Fused rows [rows, H] → the answer to `task`, with llm_prefill / time_to_first_token / llm_decode times.
-    A subtitle too long for the context is cut to fit (`subtitle_cut`)."""
+    A subtitle too long for the context is cut to fit (`subtitle_cut`). The opening the task's grammar fixes is fed
+    instead of chosen once the first answer on this LLM, decoded in full, has opened with the very same ids."""
     pieces = prompt_pieces(llm, prompt, fused, subtitle, task.question)
     cut = False
     if sum(len(p) for p in pieces) + task.max_new_tokens > llm.n_ctx:
         subtitle, cut = fit_subtitle(llm, prompt, subtitle, task, len(fused))
         pieces = prompt_pieces(llm, prompt, fused, subtitle, task.question)
-    gen = llm.generate(pieces, task.max_new_tokens, prompt.eos_id, prompt.stop_text, grammar=task.grammar)
+    opening = opening_ids(llm, task.opening) if task.grammar else []
+    key = (task.opening, task.grammar)
+    checked = _CHECKED.setdefault(llm, {}).get(key)
+    gen = generate(llm, pieces, task.max_new_tokens, prompt.eos_id, prompt.stop_text, grammar=task.grammar,
+                   forced=opening if checked else ())
+    if opening and checked is None and len(gen.ids) > len(opening):
+        _CHECKED[llm][key] = gen.ids[:len(opening)] == opening  # a model that opens otherwise is never forced
     text = prompts.clean_answer(gen.text, prompt.stop_text)
     timings = {"llm_prefill": gen.prefill_ms, "time_to_first_token": gen.first_token_ms, "llm_decode": gen.decode_ms}
     return Answer(text, prompts.parse_labels(text), gen.ids, gen.prompt_tokens, timings, subtitle_cut=cut)

@@ -1,8 +1,11 @@
-"""The reference prompt (Video-LLaMA style, not a chat template), its segments, and answer parsing."""
+"""The reference prompt (Video-LLaMA style, not a chat template), its segments, the chunks the LLM takes (assembled
+here once, for training and the device), and answer parsing."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Callable, Sequence
 
 from runtime.manifest import AUDIO_PLACEHOLDER, FACE_PLACEHOLDER, FRAME_PLACEHOLDER, MULTI_PLACEHOLDER
 
@@ -85,6 +88,52 @@ def placeholder_spans(rows: tuple[int, ...] = (1, 1, 1),
 
 def is_placeholder(segment: str) -> bool:
     return segment in PLACEHOLDERS
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A placeholder's place in the prompt: rows [start, stop) of the fused rows [R, H] go there."""
+
+    placeholder: str
+    start: int
+    stop: int
+
+    def __len__(self) -> int:  # positions it takes, as a token chunk's len is
+        return self.stop - self.start
+
+
+def prompt_chunks(template: str, subtitle: str, question: str, tokenize: Callable[[str], Sequence[int]],
+                  rows: tuple[int, ...] = (1, 1, 1), placeholders: tuple[str, ...] | None = None,
+                  bos_id: int | None = None) -> list:
+    """The prompt as the LLM takes it, in order: a list of token ids for each run of text (bos, when given, joined to
+    the first) and a Slot for each placeholder, `rows[i]` rows for the i-th of `placeholders` (the template's own by
+    default). `tokenize`: text → ids of the LLM's vocabulary (llama.cpp's on the device, the training tokenizer in
+    training; the export checks that both split the prompt alike)."""
+    spans = placeholder_spans(rows, placeholders or template_placeholders(template))
+    chunks: list = [[bos_id]] if bos_id is not None else []
+    for seg in segments(template, subtitle, question):
+        if is_placeholder(seg):
+            chunks.append(Slot(seg, spans[seg].start, spans[seg].stop))
+        elif seg:
+            ids = list(tokenize(seg))
+            if chunks and isinstance(chunks[-1], list):
+                chunks[-1] = chunks[-1] + ids
+            else:
+                chunks.append(ids)
+    return chunks
+
+
+def fill_slots(chunks: list, fused) -> list:
+    """Each Slot replaced by its rows of `fused` [R, H] (numpy: [n, H] rows the LLM takes as they are)."""
+    return [fused[c.start:c.stop] if isinstance(c, Slot) else c for c in chunks]
+
+
+def positions(chunks: list) -> list:
+    """One entry per prompt position: a token id, or (placeholder, k) where the k-th fused row of it goes."""
+    out: list = []
+    for c in chunks:
+        out.extend([(c.placeholder, k) for k in range(len(c))] if isinstance(c, Slot) else c)
+    return out
 
 
 def ov_answer(labels: list[str]) -> str:

@@ -24,19 +24,21 @@ class Task:
     question: str
     grammar: str | None  # GBNF that the answer must follow; None: free text
     max_new_tokens: int
+    opening: str = ""  # the text every answer starts with, which the grammar fixes: fed, not chosen
 
     def with_budget(self, max_new_tokens: int | None) -> "Task":
         return self if not max_new_tokens else dataclasses.replace(self, max_new_tokens=max_new_tokens)
 
     def unconstrained(self) -> "Task":
-        """The same question without the grammar: free decoding, as the official evaluation runs it."""
-        return dataclasses.replace(self, grammar=None)
+        """The same question without the grammar: free decoding, as the official evaluation runs it (nothing fixes
+        the opening then)."""
+        return dataclasses.replace(self, grammar=None, opening="")
 
 
 # Budgets sized for a live window: a labels answer is ~15 tokens, a reasoning ~100–200. The official
 # evaluation decodes up to 1200 tokens (and its judge up to 512): pass --max-new-tokens to match it.
 TASKS = {
-    "labels": Task("labels", OV_QUESTION, LABELS_GRAMMAR, 48),  # open-vocabulary labels (OV question)
+    "labels": Task("labels", OV_QUESTION, LABELS_GRAMMAR, 48, OV_ANSWER_PREFIX),  # open-vocabulary labels (OV question)
     "describe": Task("describe", DESCRIPTION_QUESTION, None, 256),  # free-form reasoning
 }
 

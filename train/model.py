@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from runtime.prompt import STOP_TEXT, is_placeholder, placeholder_spans, segments, template_placeholders
+from runtime.prompt import STOP_TEXT, placeholder_spans, positions, prompt_chunks, template_placeholders
 from train.config import ModelConfig
 from train.qformer import QFormerFusion
 from train.tokenizer import BOS_TOKEN, EOS_TOKEN, encode_text, load_tokenizer, train_tiny_tokenizer
@@ -136,14 +136,12 @@ class AffectGPT(nn.Module):
     # --- the embedding boundary: prompt segments + fused rows → inputs_embeds ----------------------
 
     def prompt_ids(self, subtitle: str, question: str | None = None, bos: bool = True) -> list[int | tuple]:
-        """(bos), then each text segment's ids, with (placeholder, k) where the k-th fused row of it goes."""
-        out: list[int | tuple] = [self.bos_id] if bos else []
-        for seg in segments(self.cfg.template, subtitle, question or self.cfg.question):
-            if is_placeholder(seg):
-                out.extend((seg, k) for k in range(self.fusion.rows[self.placeholders.index(seg)]))
-            else:
-                out.extend(encode_text(self.tokenizer, seg))
-        return out
+        """(bos), then each text segment's ids, with (placeholder, k) where the k-th fused row of it goes: the
+        device's prompt (runtime/prompt.py assembles both), one entry per position."""
+        chunks = prompt_chunks(self.cfg.template, subtitle, question or self.cfg.question,
+                               lambda text: encode_text(self.tokenizer, text), self.fusion.rows, self.placeholders,
+                               self.bos_id if bos else None)
+        return positions(chunks)
 
     def embed(self, ids: list[int | tuple], fused: torch.Tensor) -> torch.Tensor:
         """[L] ids / (placeholder, k), fused [R, H] → [L, H] input embeddings."""

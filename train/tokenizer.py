@@ -68,13 +68,13 @@ def train_tiny_tokenizer(vocab_size: int, extra_text: list[str] = ()) -> Tokeniz
 
 
 class GGUFTokenizer:
-    """The vocabulary of a GGUF base model through llama.cpp's own tokenizer (runtime.llm.Vocab), with the part of
+    """The vocabulary of a GGUF base model through llama.cpp's own tokenizer (runtime.vocab.Vocab), with the part of
     the `tokenizers.Tokenizer` interface training uses: training then splits text exactly as the device will. The
     placeholders never reach it (the prompt is split at them first)."""
 
     def __init__(self, base_key: str):
         from runtime.base_models import resolve
-        from runtime.llm import Vocab
+        from runtime.vocab import Vocab
 
         self.base_key = base_key
         self.vocab = Vocab(resolve(base_key))

@@ -30,4 +30,5 @@ def test_latency_report_on_tiny_shapes(tmp_path):
     md = (tmp_path / "latency.md").read_text()
     assert "faster than pytorch-reference" in md and "Encoder ladder" in md
     assert any(flag in md for flag in ("avx2", "neon", "no SIMD"))
+    assert data["meta"]["machine"]["cpu"] in md.splitlines()[0]  # the name with its family and model
     assert (tmp_path / "latency.png").stat().st_size > 1000
