@@ -2,19 +2,21 @@
 
 Faces are cropped exactly when the bundle's preprocessing says so (or an explicit override), then the
 shared preprocessing makes the encoders' inputs, and the encoders make the features and the fused rows.
-The clip pipeline, the accuracy gate, INT8 calibration, the latency benchmark and the held-out evaluation
-all go through here; the stream reuses `crop_faces` and the preprocessing for its per-frame feature cache.
+The clip pipeline, the stream, the accuracy gate, INT8 calibration, the latency benchmark and the held-out
+evaluation all go through here. The stream's reuse of features across overlapping windows is `FeatureReuse`,
+a lookup wrapped around the same steps.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import av
 import numpy as np
 
 from runtime.encoders import Encoders
 from runtime.manifest import Preprocessing
-from runtime.preprocess import audio_clips, pixel_values
+from runtime.preprocess import cut_clips, normalize_clips, pixel_values
 from runtime.timing import Stopwatch
 
 _detector = None
@@ -54,15 +56,22 @@ class Features:
     face: np.ndarray  # [T, Dv]
     audio: np.ndarray  # [K, Da]
     fused: np.ndarray  # [rows, H]: the multi, audio and face rows at the LLM's width
+    faces: list[bool] | None = None  # per frame: face found (None: faces are not cropped)
+
+
+def clip_inputs(waveform: np.ndarray, prep: Preprocessing) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """[T] float32 mono at prep.sample_rate → (clips [K, samples] normalised, their spans in the waveform)."""
+    raw, spans = cut_clips(waveform, prep)
+    return normalize_clips(raw, prep), spans
 
 
 def encoder_inputs(frames, waveform: np.ndarray, prep: Preprocessing, face_crop: bool | None = None,
                    watch: Stopwatch | None = None) -> EncoderInputs:
     """RGB frames (any sizes) and a mono waveform at prep.sample_rate → the encoders' inputs."""
     watch = watch or Stopwatch()
-    frames, found = crop_faces(frames, face_detector(prep, face_crop))
+    crops, found = crop_faces(frames, face_detector(prep, face_crop))
     watch.lap("face")
-    inputs = EncoderInputs(pixel_values(frames, prep), audio_clips(waveform, prep), found)
+    inputs = EncoderInputs(pixel_values(crops, prep), clip_inputs(waveform, prep)[0], found)
     watch.lap("preprocess")
     return inputs
 
@@ -76,4 +85,79 @@ def encode(encoders: Encoders, inputs: EncoderInputs, watch: Stopwatch | None = 
     watch.lap("audio")
     fused = encoders.fuse(face, audio)
     watch.lap("fusion")
-    return Features(face, audio, fused)
+    return Features(face, audio, fused, inputs.faces)
+
+
+def rgb_array(frame) -> np.ndarray:
+    """A decoded frame (av.VideoFrame) or an RGB array → [H, W, 3] uint8 RGB."""
+    return frame.to_ndarray(format="rgb24") if isinstance(frame, av.VideoFrame) else frame
+
+
+class FeatureReuse:
+    """`encode()` for overlapping windows of one stream: each frame and audio clip is cropped, preprocessed and
+    encoded once, then looked up — frames by their grid time (ms), clips by their absolute first sample.
+
+    With the "video" normalisation scope a clip is normalised over its window's clips together, so its
+    features belong to that window and are looked up only within it. A window without video gets zero face
+    features (as the ablation does); one without audio gets the features of digital silence."""
+
+    def __init__(self, encoders: Encoders, prep: Preprocessing, detector, vision_dim: int, enabled: bool = True):
+        self.encoders, self.prep, self.detector = encoders, prep, detector
+        self.vision_dim = vision_dim
+        self.enabled = enabled
+        self.frames: dict[int, tuple[np.ndarray, bool | None]] = {}
+        self.clips: dict[tuple[int, ...], np.ndarray] = {}
+        self._silence: np.ndarray | None = None
+
+    def encode(self, frames, frame_keys: list[int], waveform: np.ndarray | None, audio_offset: int,
+               window_id: int, watch: Stopwatch | None = None) -> Features:
+        """frames (av.VideoFrame or [H, W, 3] uint8; converted only when not yet encoded) with their grid times, the window's waveform (None: no audio) starting at
+        absolute sample `audio_offset` → Features, as `encode(encoder_inputs(frames, waveform))` gives them."""
+        watch = watch or Stopwatch()
+        todo = dict((k, f) for k, f in zip(frame_keys, frames) if k not in self.frames)  # one per grid time
+        crops, found = crop_faces([rgb_array(f) for f in todo.values()], self.detector)
+        watch.lap("face")
+        pixels = pixel_values(crops, self.prep) if crops else None
+        if waveform is not None:
+            clips, spans = clip_inputs(waveform, self.prep)
+            per_window = (window_id,) if self.prep.audio_norm_scope == "video" else ()
+            clip_keys = [(audio_offset + s, min(e, waveform.size) - s, *per_window) for s, e in spans]
+            need = [i for i, key in enumerate(clip_keys) if key not in self.clips]
+        else:
+            clip_keys, need = [], []
+        watch.lap("preprocess")
+        if pixels is not None:
+            for key, feature, ok in zip(todo, self.encoders.encode_frames(pixels), found or [None] * len(todo)):
+                self.frames[key] = (feature, ok)
+        watch.lap("vision")
+        if need:
+            for i, feature in zip(need, self.encoders.encode_clips(clips[need])):
+                self.clips[clip_keys[i]] = feature
+        watch.lap("audio")
+        audio = np.stack([self.clips[k] for k in clip_keys]) if waveform is not None else self.silence()
+        if frame_keys:
+            face = np.stack([self.frames[k][0] for k in frame_keys])
+            flags = [self.frames[k][1] for k in frame_keys]
+        else:
+            face, flags = np.zeros((self.prep.num_frames, self.vision_dim), np.float32), []
+        fused = self.encoders.fuse(face, audio)
+        watch.lap("fusion")
+        self._forget(frame_keys, audio_offset if waveform is not None else None)
+        return Features(face, audio, fused, None if self.detector is None else flags)
+
+    def silence(self) -> np.ndarray:
+        """[K, Da] audio features of digital silence, computed once."""
+        if self._silence is None:
+            zeros = np.zeros(self.prep.clip_samples, np.float32)
+            self._silence = self.encoders.encode_clips(clip_inputs(zeros, self.prep)[0])
+        return self._silence
+
+    def _forget(self, frame_keys: list[int], audio_offset: int | None) -> None:
+        """Keep only what later windows can share: frames after this window's first, clips likewise."""
+        if not self.enabled:
+            self.frames, self.clips = {}, {}
+            return
+        if frame_keys:
+            self.frames = {k: v for k, v in self.frames.items() if k > frame_keys[0]}
+        if audio_offset is not None:
+            self.clips = {k: v for k, v in self.clips.items() if k[0] > audio_offset}

@@ -24,27 +24,35 @@ class FaceDetector:
         if self.cascade.empty():
             raise ImportError(f"OpenCV has no Haar cascade at {path} (opencv-python-headless >= 5 dropped them)")
 
-    def largest(self, rgb: np.ndarray) -> tuple[int, int, int, int] | None:
-        """(x, y, w, h) of the largest face in full-frame pixels, or None."""
+    def faces(self, rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
+        """(x, y, w, h) of every face in full-frame pixels, largest first."""
         h, w = rgb.shape[:2]
         scale = min(1.0, DETECT_WIDTH / w)
         small = self.cv2.resize(rgb, (int(w * scale), int(h * scale))) if scale < 1 else rgb
         grey = self.cv2.cvtColor(small, self.cv2.COLOR_RGB2GRAY)
-        faces = self.cascade.detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5, minSize=(24, 24))
-        if len(faces) == 0:
-            return None
-        x, y, fw, fh = max(faces, key=lambda f: f[2] * f[3])
-        return int(x / scale), int(y / scale), int(fw / scale), int(fh / scale)
+        found = self.cascade.detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5, minSize=(24, 24))
+        boxes = [(int(x / scale), int(y / scale), int(fw / scale), int(fh / scale)) for x, y, fw, fh in found]
+        return sorted(boxes, key=lambda b: b[2] * b[3], reverse=True)
+
+    def largest(self, rgb: np.ndarray) -> tuple[int, int, int, int] | None:
+        """(x, y, w, h) of the largest face in full-frame pixels, or None."""
+        boxes = self.faces(rgb)
+        return boxes[0] if boxes else None
 
     def crop(self, rgb: np.ndarray) -> tuple[np.ndarray, bool]:
         """→ (square crop around the largest face, True), or (the full frame, False)."""
         box = self.largest(rgb)
         if box is None:
             return rgb, False
-        x, y, w, h = box
-        side = int(max(w, h) * (1 + 2 * MARGIN))
-        cx, cy = x + w // 2, y + h // 2
-        H, W = rgb.shape[:2]
-        x0, y0 = max(0, cx - side // 2), max(0, cy - side // 2)
-        x1, y1 = min(W, x0 + side), min(H, y0 + side)
-        return np.ascontiguousarray(rgb[y0:y1, x0:x1]), True
+        return crop_box(rgb, box), True
+
+
+def crop_box(rgb: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """The square around a face box (x, y, w, h), grown by MARGIN per side and clipped to the frame."""
+    x, y, w, h = box
+    side = int(max(w, h) * (1 + 2 * MARGIN))
+    cx, cy = x + w // 2, y + h // 2
+    H, W = rgb.shape[:2]
+    x0, y0 = max(0, cx - side // 2), max(0, cy - side // 2)
+    x1, y1 = min(W, x0 + side), min(H, y0 + side)
+    return np.ascontiguousarray(rgb[y0:y1, x0:x1])

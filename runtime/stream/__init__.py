@@ -19,12 +19,11 @@ import threading
 import time
 from dataclasses import dataclass
 
-import av
 import numpy as np
 
-from runtime.encode import crop_faces, face_detector
+from runtime import systemd
+from runtime.encode import FeatureReuse, encode, encoder_inputs, face_detector
 from runtime.pipeline import Pipeline
-from runtime.preprocess import cut_clips, normalize_clips, pixel_values
 from runtime.profile import Profile
 from runtime.prompt import sanitize_subtitle
 from runtime.sentiment import sentiment
@@ -35,6 +34,9 @@ from runtime.timing import Stopwatch
 from runtime.windows import Window, Windower
 
 _END = object()
+MIN_STAGE_TIMEOUT_S = 60.0
+STAGE_TIMEOUT_FACTOR = 20  # a real window's answer may take several times the 2-token warm-up's
+NO_WARMUP_STAGE_TIMEOUT_S = 300.0
 SILENCE_RMS = 1e-3  # below this a window holds no speech worth transcribing (when the VAD is off)
 
 
@@ -55,25 +57,8 @@ class StreamOptions:
     threads: int = 1  # for the speech stages
     stall_s: float = 10.0  # a live input that delivers nothing for this long is dead
     drain_s: float = 30.0  # after the input ends, how long the queued windows may go without one finishing
-
-
-class FeatureCache:
-    """Frame features by grid time (ms) and audio-clip features by absolute start sample."""
-
-    def __init__(self):
-        self.frames: dict[int, tuple[np.ndarray, bool]] = {}
-        self.clips: dict[tuple[int, ...], np.ndarray] = {}
-
-    def evict_before(self, ms: int | None, sample: int | None) -> None:
-        """Forget frames before grid time `ms` and clips starting before `sample` (None: keep that kind)."""
-        if ms is not None:
-            self.frames = {k: v for k, v in self.frames.items() if k >= ms}
-        if sample is not None:
-            self.clips = {k: v for k, v in self.clips.items() if k[0] >= sample}
-
-
-def _rgb(frame) -> np.ndarray:
-    return frame.to_ndarray(format="rgb24") if isinstance(frame, av.VideoFrame) else frame
+    stage_timeout_s: float | None = None  # a stage busy this long on one window hangs: the stream fails (exit 1);
+    # None: STAGE_TIMEOUT_FACTOR × the warm-up window's cost, at least MIN_STAGE_TIMEOUT_S
 
 
 class Stream:
@@ -108,7 +93,8 @@ class Stream:
         self.drop = self.live if options.drop is None else options.drop
         self.windows_q: queue.Queue = queue.Queue(maxsize=options.queue_size)
         self.fused_q: queue.Queue = queue.Queue(maxsize=1)
-        self.cache = FeatureCache()
+        self.features = FeatureReuse(pipeline.encoders, self.prep, self.detector, pipeline.manifest.dims.vision_dim,
+                                     options.reuse_features)
         self.profile = Profile()
         self.observers: list = []  # e.g. the dashboard, the annotated copy: see `observe`
         self._faulty: list = []
@@ -119,7 +105,8 @@ class Stream:
         self._t_start = time.perf_counter()
         self._inputs_closed = False  # set when the windower is flushed: a late read must not add windows
         self._progress_at, self._progress_done = time.monotonic(), 0  # the drain's watch on finished windows
-        self._silence: np.ndarray | None = None  # audio features of silence, for windows without audio
+        self.busy: dict[str, float | None] = {"encoders": None, "llm": None}  # since when a stage works on a window
+        self.stage_timeout_s = options.stage_timeout_s or NO_WARMUP_STAGE_TIMEOUT_S
 
     def open_inputs(self) -> None:
         """Open every input (raises SourceError with the reason); the windower follows what they carry."""
@@ -178,17 +165,19 @@ class Stream:
             self._put(self.windows_q, (w, time.perf_counter()))
 
     def _put(self, q: queue.Queue, item, final: bool = False, give_up=None) -> bool:
-        """Drop the stalest waiting item when full (live), or wait for room (files). After a stop, readers give
-        up rather than wait; the last window and the end marker (`final`) get in unless a worker has failed
-        (then nobody would take them) or `give_up()` says so. → whether it got in."""
+        """Live (drop): when full, drop the stalest waiting window to make room. Files: wait for room. After a
+        stop, readers give up rather than wait. A `final` item — the windows flushed at the end, the end marker, a
+        window the encoders finished — never evicts another: it waits for room unless a worker has failed (then
+        nobody would take it) or `give_up()` says so, so the last answer of a live stream is never lost.
+        → whether it got in."""
         while True:
             try:
-                q.put(item, timeout=0.1 if not self.drop else 0)
+                q.put(item, timeout=0.1 if final or not self.drop else 0)
                 return True
             except queue.Full:
                 if self.failed.is_set() or (give_up is not None and give_up()):
                     return False
-                if self.drop:
+                if self.drop and not final:
                     try:
                         q.get_nowait()
                         self.counts["dropped"] += 1
@@ -201,52 +190,12 @@ class Stream:
 
     def encode(self, w: Window) -> tuple[np.ndarray, dict, bool | None]:
         """Window → fused rows [3, H], stage timings, face found (None without a detector or without video)."""
-        enc, watch = self.pipeline.encoders, Stopwatch()
-        reuse = self.options.reuse_features
-        todo = [(k, f) for k, f in zip(w.frame_keys, w.frames) if not (reuse and k in self.cache.frames)]
-        todo = list(dict(todo).items())  # one entry per grid time
-        crops, found = crop_faces([_rgb(frame) for _, frame in todo], self.detector)
-        found = found or [None] * len(crops)
-        watch.lap("face")
-        pixels = pixel_values(crops, self.prep) if crops else None
-        if w.has_audio:
-            raw, spans = cut_clips(w.waveform, self.prep)
-            # normalised over the window's clips together (scope "video"), a clip's features belong to its window
-            per_window = (w.index,) if self.prep.audio_norm_scope == "video" else ()
-            clip_keys = [(w.audio_offset + s, min(e, w.waveform.size) - s, *per_window) for s, e in spans]
-            need = [i for i, key in enumerate(clip_keys) if not (reuse and key in self.cache.clips)]
-            clips = (normalize_clips(raw, self.prep)[need] if per_window else normalize_clips(raw[need], self.prep)) if need else None
-        else:  # no audio in this window: the features of silence, computed once
-            clip_keys, need, clips = [], [], None
-        watch.lap("preprocess")
-        if pixels is not None:
-            for (key, _), feature, ok in zip(todo, enc.encode_frames(pixels), found):
-                self.cache.frames[key] = (feature, ok)
-        watch.lap("vision")
-        if clips is not None:
-            for i, feature in zip(need, enc.encode_clips(clips)):
-                self.cache.clips[clip_keys[i]] = feature
-        watch.lap("audio")
-        audio = np.stack([self.cache.clips[k] for k in clip_keys]) if w.has_audio else self._silent_audio()
-        if w.has_video:
-            face = np.stack([self.cache.frames[k][0] for k in w.frame_keys])
-        else:  # no frames: the video features zeroed, as the ablation does
-            face = np.zeros((self.prep.num_frames, self.pipeline.manifest.dims.vision_dim), np.float32)
-        fused = enc.fuse(face, audio)
-        watch.lap("fusion")
-        flags = [self.cache.frames[k][1] for k in w.frame_keys]
-        face_found = None if self.detector is None or not w.has_video else any(flags)
-        if not reuse:
-            self.cache.evict_before(1 << 62, 1 << 62)
-        else:  # what the next windows can still share: frames from this window's first on, clips likewise
-            self.cache.evict_before(w.frame_keys[0] + 1 if w.frame_keys else None, w.audio_offset + 1 if w.has_audio else None)
-        return fused, watch.ms, face_found
-
-    def _silent_audio(self) -> np.ndarray:
-        if self._silence is None:
-            zeros = np.zeros((self.prep.num_clips, self.prep.clip_samples), np.float32)
-            self._silence = self.pipeline.encoders.encode_clips(normalize_clips(zeros, self.prep))
-        return self._silence
+        watch = Stopwatch()
+        features = self.features.encode(w.frames if w.has_video else [],
+                                        w.frame_keys if w.has_video else [], w.waveform if w.has_audio else None,
+                                        w.audio_offset, w.index, watch)
+        face_found = None if features.faces is None or not w.has_video else any(features.faces)
+        return features.fused, watch.ms, face_found
 
     def _encode_loop(self) -> None:
         try:
@@ -255,6 +204,7 @@ class Stream:
                 if item is _END:
                     return
                 w, ready = item
+                self.busy["encoders"] = time.monotonic()
                 try:
                     speech, subtitle, speech_ms = self.listen(w)
                     if speech is False and self.options.vad == "skip":
@@ -267,6 +217,8 @@ class Stream:
                     self.counts["failed"] += 1
                     self.records.write(self._record(w, error=f"{type(err).__name__}: {err}"))
                     continue
+                finally:
+                    self.busy["encoders"] = None
                 self._put(self.fused_q, (w, ready, fused, {**speech_ms, **timings}, face, speech, subtitle), final=True)
         finally:
             self._put(self.fused_q, _END, final=True)  # the LLM stage always learns that nothing more comes
@@ -294,12 +246,15 @@ class Stream:
             if item is _END:
                 return
             w, ready, fused, timings, face, speech, subtitle = item
+            self.busy["llm"] = time.monotonic()
             try:
                 result = self.pipeline.answer(fused, subtitle, self.options.task)
             except Exception as err:
                 self.counts["failed"] += 1
                 self.records.write(self._record(w, error=f"{type(err).__name__}: {err}"))
                 continue
+            finally:
+                self.busy["llm"] = None
             timings.update(result.timings_ms, window_latency=(time.perf_counter() - ready) * 1e3)
             self.profile.add(timings, len(result.token_ids))
             self.counts["answered"] += 1
@@ -328,11 +283,14 @@ class Stream:
 
     def warm_up(self) -> None:
         """One window of black frames and silence through every stage, so the first real one is not slow."""
+        started = time.monotonic()
         n, size = self.prep.num_frames, self.prep.image_size
         black = np.zeros((n, size, size, 3), np.uint8)
-        face = self.pipeline.encoders.encode_frames(pixel_values(black, self.prep))
-        audio = self.pipeline.encoders.encode_clips(np.zeros((self.prep.num_clips, self.prep.clip_samples), np.float32))
-        self.pipeline.answer(self.pipeline.encoders.fuse(face, audio), self.subtitle, self.options.task.with_budget(2))
+        silence = np.zeros(self.prep.clip_samples, np.float32)
+        inputs = encoder_inputs(black, silence, self.prep, face_crop=self.detector is not None)
+        self.pipeline.answer(encode(self.pipeline.encoders, inputs).fused, self.subtitle, self.options.task.with_budget(2))
+        if self.options.stage_timeout_s is None:
+            self.stage_timeout_s = max(MIN_STAGE_TIMEOUT_S, STAGE_TIMEOUT_FACTOR * (time.monotonic() - started))
 
     def _guarded(self, name: str, loop):
         """A worker that, however it leaves, lets the others go on or stop: an error is recorded and stops the stream."""
@@ -383,10 +341,15 @@ class Stream:
         for thread in workers + self.readers:
             thread.start()
         interrupted = stalled = inputs_ended = False
+        watchdog_s, petted = systemd.watchdog_interval_s(), 0.0
+        systemd.notify("READY=1")
         try:
             while not self.stop.is_set():
-                if not all(w.is_alive() for w in workers):
+                if not all(w.is_alive() for w in workers) or self._hung():
                     break
+                if watchdog_s and time.monotonic() - petted >= watchdog_s:
+                    systemd.notify("WATCHDOG=1")
+                    petted = time.monotonic()
                 for reader in list(self.readers):
                     self._watch(reader)
                 flowing = [r for r in self.readers if r.is_alive() and r not in self.dead]
@@ -398,6 +361,7 @@ class Stream:
         except KeyboardInterrupt:
             interrupted = True
         self.stop.set()
+        self.records.stopping.set()
         try:
             for r in self.readers:
                 r.join(timeout=1 if stalled or interrupted else 5)  # a hung device read is left to its daemon thread
@@ -415,6 +379,7 @@ class Stream:
             self._drain(workers)
         except KeyboardInterrupt:  # a second Ctrl-C / SIGTERM: stop waiting
             interrupted = True
+        systemd.notify("STOPPING=1")
         abandoned = any(w.is_alive() for w in workers)
         elapsed = time.perf_counter() - self._t_start
         # a live input that ended by itself with an error, or stalled: not one we stopped (--max-windows, Ctrl-C)
@@ -430,6 +395,18 @@ class Stream:
                        interrupted=interrupted, face_detector=self.detector is not None)
         return summary
 
+    def _hung(self) -> bool:
+        """A stage busy on one window for longer than the stage timeout (a driver or a library that hangs) fails
+        the stream, so that a service manager restarts it instead of it dropping windows for ever."""
+        now = time.monotonic()
+        for stage, since in self.busy.items():
+            if since is not None and now - since > self.stage_timeout_s:
+                self.errors.append(f"the {stage} stage made no progress for {now - since:.0f} s "
+                                   f"(stage timeout {self.stage_timeout_s:.0f} s)")
+                self.failed.set()
+                return True
+        return False
+
     def _stuck(self) -> bool:
         """No window has been finished for drain_s seconds: a stage hangs, the drain stops waiting for it."""
         done = self.counts["answered"] + self.counts["failed"] + self.counts["silent"]
@@ -440,7 +417,7 @@ class Stream:
     def _drain(self, workers: list[threading.Thread]) -> None:
         """Wait for the windows still queued while they make progress: the drain ends once every worker is
         done, or when no window has been finished for drain_s seconds (a hung stage)."""
-        while any(w.is_alive() for w in workers) and not self._stuck():
+        while any(w.is_alive() for w in workers) and not self._stuck() and not self._hung() and not self.failed.is_set():
             for w in workers:
                 w.join(timeout=0.2)
 

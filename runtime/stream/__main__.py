@@ -20,13 +20,13 @@ import sys
 import threading
 from pathlib import Path
 
-from runtime.answer import fit_subtitle
-from runtime.api import default_bundle, open_bundle, sources_for
-from runtime.errors import EdgeError, printable
+from dataclasses import fields
+
+from runtime.api import Stream, default_bundle, fitted_subtitle, open_bundle
+from runtime.errors import EdgeError, printable, run_cli
 from runtime.llm import discard_log
 from runtime.outputs import JsonLines, Readable
-from runtime.pipeline import Pipeline
-from runtime.prompt import MAX_SUBTITLE_CHARS, sanitize_subtitle
+from runtime.pipeline import Pipeline, RuntimeOptions
 from runtime.task import TASKS, get_task
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -84,6 +84,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     out = ap.add_mutually_exclusive_group()
     out.add_argument("--json", dest="json", action="store_true", default=None, help="JSON lines (default when stdout is not a terminal)")
     out.add_argument("--text", dest="json", action="store_false", help="a readable line per window")
+    ap.add_argument("--stage-timeout", type=float, default=None, metavar="S",
+                    help="a stage (encoders, LLM) busy on one window for S seconds hangs: exit 1 so a service manager "
+                         "restarts it (default: 20 x the warm-up window's cost, at least 60 s)")
     ap.add_argument("--profile", action="store_true", help="print p50 / p95 / p99 per stage at exit (stderr)")
     ap.add_argument("--serve", metavar="[HOST:]PORT", help="a live dashboard while the stream runs: the picture with the "
                     "face box and labels, a timeline, stage latencies, /events (SSE), /metrics (Prometheus), /healthz; "
@@ -106,38 +109,42 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--ctx", type=int, default=2048, help="LLM context length")
     ap.add_argument("--skip-hash", action="store_true", help="skip the sha256 check of the bundle files at load")
     args = ap.parse_args(argv)
-    for name in ("window", "hop", "stall", "health_timeout", "max_windows", "queue"):
+    for name in ("window", "hop", "stall", "stage_timeout", "health_timeout", "max_windows", "queue"):
         value = getattr(args, name)
         if value is not None and value <= 0:
             ap.error(f"--{name.replace('_', '-')} must be positive, not {value}")
     return args
 
 
-def input_specs(args) -> list:
-    return sources_for(args.video, args.camera, args.url, args.input, args.format, args.mic, args.audio_input,
-                       args.audio_format, args.loop, args.realtime, args.reconnect, args.width, args.height, args.fps)
+# command-line names that differ from the API's keywords; the rest are the same
+RENAMED = {"window": "window_s", "hop": "hop_s", "stall": "stall_s", "stage_timeout": "stage_timeout_s",
+           "queue": "queue_size", "ctx": "n_ctx", "precision": "encoder_variant"}
+NEGATED = {"no_feature_reuse": "reuse_features", "skip_hash": "verify_hashes"}
+CLI_ONLY = {"clip": "python -m runtime.stream --clip is runtime.answer_clip", "json": "the writer: runtime.outputs",
+            "profile": "Stream.engine.profile", "bundle": "the pipeline, opened before the stream"}
+RUNTIME_KEYS = {f.name for f in fields(RuntimeOptions)}
 
 
-def observers(args, stream) -> list:
-    """The dashboard and the annotated copy, as asked for."""
-    out = []
-    if args.serve:
-        from runtime.serve import Dashboard
-
-        out.append(Dashboard(args.serve, stream, health_timeout_s=args.health_timeout,
-                             token_file=args.dashboard_token_file, hosts=args.dashboard_host).start())
-    if args.annotate:
-        from runtime.annotate import Annotator
-
-        out.append(Annotator(args.annotate, stream, overwrite=args.overwrite))
+def api_keywords(args) -> dict:
+    """The parsed options as runtime.Stream's keywords (the bundle itself is opened by main)."""
+    out = {}
+    for name, value in vars(args).items():
+        if name in CLI_ONLY or name == "threads":
+            continue
+        if name in NEGATED:
+            out[NEGATED[name]] = not value
+        else:
+            out[RENAMED.get(name, name)] = value
     return out
 
 
-def run_clips(pipeline: Pipeline, args, task, writer) -> int:
+def run_clips(pipeline: Pipeline, args, writer) -> int:
+    task = get_task(args.task, args.max_new_tokens)
+    subtitle = fitted_subtitle(pipeline, args.subtitle, task)
     status = EXIT_OK
     for clip in args.clip:
         try:
-            answer = pipeline.answer_file(clip, args.subtitle, task, args.face_crop)
+            answer = pipeline.answer_file(clip, subtitle, task, args.face_crop)
         except KeyboardInterrupt:
             raise
         except (EdgeError, ImportError) as err:  # one bad file never stops the others
@@ -155,31 +162,6 @@ def run_clips(pipeline: Pipeline, args, task, writer) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return status
     return status
-
-
-def choose_speech(args) -> None:
-    """Live subtitles by default where they help: a person speaking into --mic is heard unless a --subtitle is given.
-    The automatic choice is gated by voice activity (silence makes no text) and steps aside, with a warning, where
-    the speech packages are missing; an explicit --asr fails instead."""
-    chosen_vad, args.vad = args.vad, args.vad or "off"
-    if args.asr is not None:
-        return
-    args.asr = bool(args.mic) and not args.subtitle
-    if not args.asr:
-        return
-    from runtime.speech import missing_speech_packages
-
-    missing = missing_speech_packages()
-    if "asr" in missing:
-        print(f"warning: no live subtitles ({missing['asr']}); the words are not heard", file=sys.stderr)
-        args.asr = False
-        return
-    if chosen_vad is None:
-        if "vad" in missing:
-            print(f"warning: live subtitles without voice activity ({missing['vad']}): only quiet windows are "
-                  "left untranscribed", file=sys.stderr)
-        else:
-            args.vad = "mark"
 
 
 _loading = threading.Event()  # set while main() loads the bundle
@@ -231,13 +213,11 @@ def main(argv=None) -> int:
     if args.json is None:
         args.json = not sys.stdout.isatty()
     writer = JsonLines() if args.json else Readable()
-    choose_speech(args)
-    task = get_task(args.task, args.max_new_tokens)
     _signalled.clear()
     _loading.set()
     try:
-        pipeline = open_bundle(args.bundle, threads=args.threads, n_ctx=args.ctx, verify_hashes=not args.skip_hash,
-                               backend=args.backend, encoder_variant=args.precision, llm_variant=args.llm_variant)
+        pipeline = open_bundle(args.bundle, threads=args.threads, **{k: v for k, v in api_keywords(args).items()
+                                                                     if k in RUNTIME_KEYS})
     except (EdgeError, MemoryError) as err:
         print(f"error: {printable(str(err) or 'out of memory')}", file=sys.stderr)
         return EXIT_FAILED
@@ -246,53 +226,30 @@ def main(argv=None) -> int:
     if _signalled:  # a Ctrl-C / SIGTERM that arrived while llama.cpp was loading
         raise KeyboardInterrupt
     if pipeline.manifest.weights == "random":
-        print(f"warning: {args.bundle} was exported with random weights (a pipeline or latency test): "
+        print(f"warning: {printable(args.bundle)} was exported with random weights (a pipeline or latency test): "
               "its answers mean nothing", file=sys.stderr)
-    given = " ".join(args.subtitle.split())
-    args.subtitle = sanitize_subtitle(args.subtitle)
-    fitted, cut = fit_subtitle(pipeline.llm, pipeline.manifest.prompt, args.subtitle, task)
-    if cut or len(given) > MAX_SUBTITLE_CHARS:
-        print(f"warning: the subtitle was cut from {len(given):,} to {len(fitted):,} characters to fit "
-              f"the context of {pipeline.llm.n_ctx} positions with a {task.max_new_tokens}-token answer (--ctx)",
-              file=sys.stderr)
-    args.subtitle = fitted
     if args.clip:
-        return run_clips(pipeline, args, task, writer)
-
-    from runtime.stream import Stream, StreamOptions
-
-    stream_options = StreamOptions(window_s=args.window, hop_s=args.hop, task=task, subtitle=args.subtitle,
-                                   face_crop=args.face_crop, queue_size=max(1, args.queue),
-                                   drop=args.drop, max_windows=args.max_windows, reuse_features=not args.no_feature_reuse,
-                                   vad=args.vad, asr=args.asr, threads=args.threads or 1, stall_s=args.stall)
-    stream, watchers = None, []
+        return run_clips(pipeline, args, writer)
+    stream = None
     try:
-        stream = Stream(pipeline, input_specs(args), stream_options, writer)
-        watchers = observers(args, stream)
-        for observer in watchers:
-            stream.observe(observer)
+        stream = Stream(pipeline=pipeline, writer=writer, **api_keywords(args))
         summary = stream.run()
     except (EdgeError, ValueError, ImportError, OSError, MemoryError) as err:  # MemoryError: the warm-up window
         if stream is not None:
-            stream.records.close()
-        for observer in watchers:
-            observer.close()
+            stream.close()
         print(f"error: {printable(str(err) or 'out of memory')}", file=sys.stderr)
         return EXIT_FAILED
-    summary["providers"] = pipeline.encoders.providers
-    summary["variants"] = {"encoders": pipeline.encoder_variant, "llm": pipeline.llm_variant or "exported"}
-    stream.records.summary(summary)
-    stream.records.close()
-    for observer in watchers:  # the annotated copy is finished even when nobody read the summary (| head)
-        observer.close()
+    engine = stream.engine
     if args.profile:
-        print(stream.profile.table(summary["windows_per_s"], summary["dropped"]), file=sys.stderr)
-    status = stream.exit_status(summary)
+        print(engine.profile.table(summary["windows_per_s"], summary["dropped"]), file=sys.stderr)
+    status = engine.exit_status(summary)
     if status == EXIT_FAILED:
         problems = summary["input_errors"] or [f"no window could be answered ({summary['windows']} windows, "
                                                f"{summary['failed']} failed)"]
         print("error: " + "; ".join(problems), file=sys.stderr)
-    if summary["abandoned"]:  # a worker is still inside the model: exit without freeing it under its feet
+    if summary["abandoned"] or engine.records.stuck:
+        # a worker is still inside the model (exit without freeing it under its feet), or the record writer is
+        # blocked in a write nobody reads (exiting normally would wait on stdout for ever)
         sys.stderr.flush()
         os._exit(status)
     pipeline.close()
@@ -300,8 +257,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:  # outside the stream's own handling (loading, warm-up, --clip): no traceback
-        print("interrupted", file=sys.stderr)
-        sys.exit(EXIT_INTERRUPTED)
+    sys.exit(run_cli(main))  # Ctrl-C outside the stream's own handling (loading, warm-up, --clip): one line, 130

@@ -1,5 +1,9 @@
 """The one thread that writes a stream's records. A reader that goes away (`| head -2`) is a normal end: the
-stream stops, nothing more is written, and the process exits 0 without a traceback, as `yes | head` does."""
+stream stops, nothing more is written, and the process exits 0 without a traceback, as `yes | head` does.
+
+A reader that stops reading but keeps the pipe open blocks the writer thread inside write(); nothing can
+unblock it. Once the stream is stopping, records wait at most STOPPING_WAIT_S for room and are then given up,
+so a SIGTERM always ends the process (`stuck` tells the caller not to flush stdout at exit)."""
 
 from __future__ import annotations
 
@@ -7,17 +11,23 @@ import os
 import queue
 import sys
 import threading
+import time
 
 _END = object()
+STOPPING_WAIT_S = 2.0
 
 
 class RecordWriter:
+    QUEUE_SIZE = 1024
+
     def __init__(self, writer, on_closed=None, observers: list | None = None):
         self.writer = writer
         self.on_closed = on_closed
         self.observers = observers if observers is not None else []  # also told each record, in order
         self.closed = False  # the output's reader has gone
-        self._queue: queue.Queue = queue.Queue(maxsize=1024)
+        self._queue: queue.Queue = queue.Queue(maxsize=self.QUEUE_SIZE)
+        self.stopping = threading.Event()  # the stream is ending: records no longer wait long for a slow reader
+        self.given_up = 0  # records not written because the reader stopped reading
         self._thread = threading.Thread(target=self._run, daemon=True, name="records")
 
     def start(self) -> None:
@@ -32,19 +42,31 @@ class RecordWriter:
             self._put(("summary", summary))
 
     def close(self, timeout: float = 10.0) -> None:
-        """Write what is queued, then stop the thread (unstarted: write it here)."""
+        """Write what is queued, then stop the thread (unstarted: write it here); waits at most `timeout` s."""
+        self.stopping.set()
         if not self._thread.is_alive() and self._thread.ident is None:
             self._thread.start()
-        self._put(_END)
-        self._thread.join(timeout)
+        deadline = time.monotonic() + timeout
+        self._put(_END, deadline)
+        self._thread.join(max(0.0, deadline - time.monotonic()))
 
-    def _put(self, item) -> None:
+    @property
+    def stuck(self) -> bool:
+        """The writer thread is blocked in a write that a reader will never take."""
+        return self._thread.is_alive() and self.stopping.is_set()
+
+    def _put(self, item, deadline: float | None = None) -> None:
         while True:
             try:
-                self._queue.put(item, timeout=0.5)
+                self._queue.put(item, timeout=0.2)
                 return
             except queue.Full:
                 if self.closed or not self._thread.is_alive():
+                    return
+                if self.stopping.is_set():
+                    deadline = deadline or time.monotonic() + STOPPING_WAIT_S
+                if (deadline is not None and time.monotonic() > deadline) or self.given_up:
+                    self.given_up += 1
                     return
 
     def _run(self) -> None:

@@ -58,3 +58,35 @@ def test_training_media_go_through_the_same_path(face_crop_bundle, clip_path):
     np.testing.assert_array_equal(pixels, fed.pixels)
     np.testing.assert_array_equal(clips, fed.clips)
     pipeline.close()
+
+
+@pytest.mark.parametrize("scope", ["clip", "video"])
+def test_stream_windows_are_encode_of_their_frames_and_audio(face_crop_bundle, media_dir, scope):
+    """The stream's feature reuse is a lookup around encode(): each window's fused rows equal encode() of that
+    window's own frames and waveform, with faces cropped, under either audio normalisation scope."""
+    import os
+
+    from runtime.encode import encode, encoder_inputs, rgb_array
+    from runtime.outputs import JsonLines
+    from runtime.sources import media_file
+    from runtime.stream import Stream, StreamOptions
+    from train.synth import write_clip
+
+    t = np.arange(9 * 16000) / 16000
+    voice = (np.sin(2 * np.pi * 220 * t) * 0.002 * 10 ** (t / 3)).astype(np.float32)  # louder clip by clip
+    clip = write_clip(media_dir / f"reuse-{scope}.mp4", seconds=9.0, seed=7, waveform=voice)
+    manifest = read_manifest(face_crop_bundle)
+    manifest.preprocessing = dataclasses.replace(manifest.preprocessing, audio_norm_scope=scope)
+    write_manifest(face_crop_bundle, manifest)
+    pipeline = Pipeline(face_crop_bundle)
+    stream = Stream(pipeline, [media_file(str(clip))], StreamOptions(warmup=False), JsonLines(open(os.devnull, "w")))
+    seen, stream_encode = [], stream.encode
+    stream.encode = lambda w: seen.append((w, stream_encode(w))) or seen[-1][1]
+    stream.run()
+    assert len(seen) == 4
+    prep = pipeline.manifest.preprocessing
+    for window, (fused, _, face) in seen:
+        direct = encode(pipeline.encoders, encoder_inputs([rgb_array(f) for f in window.frames], window.waveform, prep))
+        np.testing.assert_allclose(fused, direct.fused, rtol=1e-5, atol=1e-5)
+        assert face is True
+    pipeline.close()
