@@ -3,7 +3,12 @@ stream stops, nothing more is written, and the process exits 0 without a traceba
 
 A reader that stops reading but keeps the pipe open blocks the writer thread inside write(); nothing can
 unblock it. Once the stream is stopping, records wait at most STOPPING_WAIT_S for room and are then given up,
-so a SIGTERM always ends the process (`stuck` tells the caller not to flush stdout at exit)."""
+so a SIGTERM always ends the process (`stuck` tells the caller not to flush stdout at exit).
+
+Every answered window record carries `people`: one entry per tracked face (largest first, at most --max-people),
+the `Person` fields below as a JSON object. The record's top-level labels / sentiment / text stay the primary
+person's (the largest face), so a single-person reader keeps working; `people` is [] when no face was seen (or faces
+are not cropped), and the top-level fields then answer for the whole frame as before."""
 
 from __future__ import annotations
 
@@ -12,9 +17,27 @@ import queue
 import sys
 import threading
 import time
+from dataclasses import asdict, dataclass, field
 
 _END = object()
 STOPPING_WAIT_S = 2.0
+
+
+@dataclass
+class Person:
+    """One tracked face's answer in one window (a record's `people` entry)."""
+
+    id: int  # track id: the same person keeps it across windows while the tracker follows them
+    box: list[int]  # [x, y, w, h] face box in frame pixels, on the window's last frame the person was seen in
+    labels: list[str] = field(default_factory=list)
+    sentiment: str = "neutral"  # runtime/sentiment.py of the labels
+    text: str = ""  # the LLM's answer for this person
+    speaking: bool | None = None  # mouth moves while the window holds voice; None: cannot tell (no VAD, no audio)
+    primary: bool = False  # the largest face: the record's top-level fields are this person's
+    frames: int = 0  # sampled frames of the window the face was seen in
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 class RecordWriter:
