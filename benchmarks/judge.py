@@ -12,26 +12,9 @@ from __future__ import annotations
 
 import os
 
-INSTRUCTION = (
-    "Please assume the role of an expert in the field of emotions. "
-    "We provide clues that may be related to the emotions of the characters. Based on the provided clues, please "
-    "identify the emotional states of the main character. "
-    "The main character is the one with the most detailed clues. "
-    "Please separate different emotional categories with commas and output only the clearly identifiable "
-    "emotional categories in a list format. "
-    "If none are identified, please output an empty list. "
-    "Input: We cannot recognize his emotional state; Output: [] "
-    "Input: His emotional state is happy, sad, and angry; Output: [happy, sad, angry] "
-    "Input: {answer}; Output: "
-)
-MAX_TOKENS = 512  # the official judge's cap
-
-
-def label_grammar(vocabulary, max_labels: int = 8) -> str:
-    """GBNF: "[" then up to `max_labels` words of `vocabulary` separated by ", ", then "]"."""
-    words = sorted({w.strip().lower() for w in vocabulary if w and w.strip()})
-    alternatives = " | ".join('"' + w.replace("\\", "\\\\").replace('"', '\\"') + '"' for w in words)
-    return f'root ::= "[" (label (", " label){{0,{max_labels - 1}}})? "]"\nlabel ::= {alternatives}\n'
+from runtime.task import OPENSET_INSTRUCTION as INSTRUCTION  # noqa: F401 — the instruction's home is the task table
+from runtime.task import OPENSET_MAX_TOKENS as MAX_TOKENS
+from runtime.task import openset_grammar as label_grammar
 
 
 class Judge:

@@ -47,3 +47,30 @@ def get_task(name: str, max_new_tokens: int | None = None) -> Task:
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}: choose from {', '.join(TASKS)}")
     return TASKS[name].with_budget(max_new_tokens)
+
+
+# Free-form text → OV labels: AffectGPT's `reason_to_openset_qwen` instruction (github.com/zeroQiaoba/AffectGPT,
+# `AffectGPT/toolkit/utils/qwen.py`, Apache-2.0), word for word, in a user turn of a chat model's template. The
+# accuracy judge scores answers with it; the annotation engine turns its descriptions into labels with it.
+OPENSET_INSTRUCTION = (
+    "Please assume the role of an expert in the field of emotions. "
+    "We provide clues that may be related to the emotions of the characters. Based on the provided clues, please "
+    "identify the emotional states of the main character. "
+    "The main character is the one with the most detailed clues. "
+    "Please separate different emotional categories with commas and output only the clearly identifiable "
+    "emotional categories in a list format. "
+    "If none are identified, please output an empty list. "
+    "Input: We cannot recognize his emotional state; Output: [] "
+    "Input: His emotional state is happy, sad, and angry; Output: [happy, sad, angry] "
+    "Input: {answer}; Output: "
+)
+OPENSET_MAX_TOKENS = 512  # the official judge's cap
+
+
+def openset_grammar(vocabulary, max_labels: int = 8) -> str:
+    """GBNF: "[" then up to `max_labels` words of `vocabulary` separated by ", ", then "]" — the instruction's
+    list format, always parseable, every word one the caller can map."""
+    words = sorted({w.strip().lower() for w in vocabulary if w and w.strip()})
+    alternatives = " | ".join('"' + w.replace("\\", "\\\\").replace('"', '\\"') + '"' for w in words)
+    return f'root ::= "[" (label (", " label){{0,{max_labels - 1}}})? "]"\nlabel ::= {alternatives}\n'
+
