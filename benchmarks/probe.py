@@ -3,6 +3,10 @@ with its sentiment and basic emotion, read by a bundle the way the stream reads 
 
     python -m benchmarks.probe --out results/probe                    # the embedded default
     python -m benchmarks.probe --bundle B --out results/probe --conditions subtitle
+    python -m benchmarks.probe --set danger --out results/probe       # the 20 fear / urgency / danger sentences
+
+Sets (benchmarks/data/probe/), each scored on its own: everyday (136 sentences, sentences.jsonl) and danger (20
+sentences of fear, urgency and danger in a car, danger.jsonl); `--set all` runs both, one report each.
 
 Conditions:
   subtitle       the sentence over a neutral clip (a grey frame, silence): what the words alone make the model say
@@ -36,6 +40,7 @@ from runtime.sentiment import sentiment
 from runtime.task import get_task
 
 SENTENCES = Path(__file__).resolve().parent / "data" / "probe" / "sentences.jsonl"
+SETS = {"everyday": SENTENCES, "danger": SENTENCES.with_name("danger.jsonl")}
 CONDITIONS = ("subtitle", "matching", "contradicting")
 OPPOSITE = {"positive": "sad", "negative": "happy"}
 PROBE_IDENTITY = 2_000_000  # far from any corpus's identities and from the encoders' pretraining ones
@@ -143,7 +148,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.probe", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
     ap.add_argument("--bundle", help="bundle folder (default: the embedded default)")
-    ap.add_argument("--sentences", default=str(SENTENCES))
+    ap.add_argument("--set", default="everyday", choices=[*SETS, "all"], help="which probe set (default: everyday)")
+    ap.add_argument("--sentences", help="a sentences file instead of --set")
     ap.add_argument("--conditions", default=",".join(CONDITIONS), help=f"comma-separated: {', '.join(CONDITIONS)}")
     ap.add_argument("--limit", type=int, help="first N sentences only")
     ap.add_argument("--threads", type=int)
@@ -154,9 +160,12 @@ def main(argv=None) -> int:
     unknown = sorted(set(conditions) - set(CONDITIONS))
     if unknown:
         raise BenchmarkError(f"unknown condition {', '.join(unknown)}: choose from {', '.join(CONDITIONS)}")
-    sentences = read_sentences(args.sentences)[: args.limit]
-    result = run(args.bundle, sentences, conditions, args.threads)
-    print(write_report(args.out, "probe", result, table(result)))
+    sets = {"probe": args.sentences} if args.sentences else \
+        {("probe" if name == "everyday" else f"probe-{name}"): path for name, path in SETS.items()
+         if args.set in (name, "all")}
+    for report, path in sets.items():
+        result = run(args.bundle, read_sentences(path)[: args.limit], conditions, args.threads)
+        print(write_report(args.out, report, result, table(result)))
     return 0
 
 
