@@ -23,6 +23,7 @@ from pathlib import Path
 from runtime.answer import fit_subtitle
 from runtime.pipeline import Pipeline, RuntimeOptions
 from runtime.prompt import MAX_SUBTITLE_CHARS, sanitize_subtitle
+from runtime.signals import DEFAULT_HOLD, DEFAULT_SMOOTH_S, EventLines, Signals
 from runtime.task import get_task
 
 DEMO_BUNDLE = Path(__file__).resolve().parent / "demo" / "bundle"
@@ -81,6 +82,8 @@ class WindowAnswer:
     timings_ms: dict = field(default_factory=dict)
     error: str | None = None
     skipped: str | None = None
+    affect: dict | None = None  # valence, arousal, smoothed, held emotion and sentiment: runtime/signals.py
+    events: list = field(default_factory=list)  # the change events this window caused
 
     @classmethod
     def from_record(cls, record: dict) -> "WindowAnswer":
@@ -204,15 +207,17 @@ class Stream:
     reconnect=True), Stream(input="testsrc", format="lavfi"). Every command-line option has its keyword: the
     inputs (SourceOptions), the model (`bundle`, `threads`, RuntimeOptions: n_ctx, backend, encoder_variant,
     llm_variant, verify_hashes), the stream (StreamOptions: subtitle, window_s, hop_s, vad, asr, face_crop,
-    max_windows, drop, stall_s, stage_timeout_s, ...; `task`, `max_new_tokens`), and the observers (`serve`,
-    `annotate`).
+    max_windows, drop, stall_s, stage_timeout_s, ...; `task`, `max_new_tokens`), the signals (`smooth` seconds,
+    0 = off; `hold` windows before a change event: runtime/signals.py), and the observers (`serve`, `annotate`,
+    `mqtt` "HOST[:PORT]/TOPIC" with `mqtt_tls`).
     """
 
     def __init__(self, video=None, *, bundle=None, pipeline: Pipeline | None = None, threads: int | None = None,
                  task: str = "labels", max_new_tokens: int | None = None, subtitle: str = "", vad: str | None = None,
                  asr: bool | None = None, writer=None, serve: str | None = None, health_timeout: float = 30.0,
                  dashboard_token_file: str | None = None, dashboard_host=(), annotate: str | None = None,
-                 overwrite: bool = False, **options):
+                 overwrite: bool = False, smooth: float = DEFAULT_SMOOTH_S, hold: int = DEFAULT_HOLD,
+                 mqtt: str | None = None, mqtt_tls: bool = False, **options):
         from runtime.stream import Stream as Engine, StreamOptions
 
         unknown = set(options) - _SOURCE_KEYS - _RUNTIME_KEYS - {f.name for f in fields(StreamOptions)}
@@ -221,6 +226,7 @@ class Stream:
         pick = lambda keys: {k: v for k, v in options.items() if k in keys}  # noqa: E731
         source = SourceOptions(video=video, **pick(_SOURCE_KEYS))
         specs = source.specs()
+        signals = Signals(smooth, hold)  # a bad value is refused before the model loads
         self._own_pipeline = pipeline is None  # opened here: closed here when the stream ends
         self.pipeline = pipeline or open_bundle(bundle, threads=threads, **pick(_RUNTIME_KEYS))
         task_ = get_task(task, max_new_tokens)
@@ -229,9 +235,14 @@ class Stream:
         stream_options.setdefault("threads", threads or 1)
         self._writer = writer if writer is not None else _Queue()
         self.engine = Engine(self.pipeline, specs, StreamOptions(task=task_, subtitle=fitted_subtitle(self.pipeline, subtitle, task_),
-                                                                 vad=vad, asr=asr, **stream_options), self._writer)
+                                                                 vad=vad, asr=asr, **stream_options), EventLines(self._writer))
         self.observers = []
+        self.engine.observe(signals)  # first: every later observer sees the records with their signals
         try:
+            if mqtt:
+                from runtime.mqtt import MqttPublisher
+
+                self.observe(MqttPublisher(mqtt, tls=mqtt_tls))
             if serve:
                 from runtime.serve import Dashboard
 

@@ -19,6 +19,9 @@ class JsonLines:
         self.out.write(json.dumps(record) + "\n")
         self.out.flush()
 
+    def event(self, event: dict) -> None:
+        self.window({"event": event})
+
     def summary(self, summary: dict) -> None:
         self.window({"summary": summary})
 
@@ -59,6 +62,11 @@ class Readable:
             line = (f"[{_clock(r['start'])}–{_clock(r['end'])}] {what} ({r['sentiment']})  {face}  "
                     f"{r['timings_ms'].get('window_latency', 0):.0f} ms")
         self.out.write(_printable(self.out, line) + "\n")
+        self.out.flush()
+
+    def event(self, e: dict) -> None:
+        self.out.write(_printable(self.out, f"[{_clock(e['at'])}] person {e['person']}: {e['kind']} "
+                                            f"{e['from'] or '-'} → {e['to']}") + "\n")
         self.out.flush()
 
     def summary(self, s: dict) -> None:

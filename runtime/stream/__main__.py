@@ -26,7 +26,9 @@ from runtime.api import Stream, default_bundle, fitted_subtitle, open_bundle
 from runtime.errors import EdgeError, printable, run_cli
 from runtime.llm import discard_log
 from runtime.outputs import JsonLines, Readable
+from runtime.mqtt import PASSWORD_ENV, USERNAME_ENV
 from runtime.pipeline import Pipeline, RuntimeOptions
+from runtime.signals import DEFAULT_HOLD, DEFAULT_SMOOTH_S
 from runtime.task import TASKS, get_task
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -100,6 +102,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--annotate", metavar="OUT.mp4", help="write the input with the answers drawn on it, and its audio "
                     "(--video only; extra serve)")
     ap.add_argument("--overwrite", action="store_true", help="--annotate: replace OUT.mp4 if it exists")
+    ap.add_argument("--smooth", type=float, default=DEFAULT_SMOOTH_S, metavar="S",
+                    help="time constant of the exponential smoothing of valence, arousal, emotion and sentiment per "
+                         f"person, in seconds (default {DEFAULT_SMOOTH_S:g}, one window; 0 = off)")
+    ap.add_argument("--hold", type=int, default=DEFAULT_HOLD, metavar="N",
+                    help="a person's emotion or sentiment changes, with an {\"event\": ...} line, once the new one is "
+                         f"seen in N answered windows in a row (default {DEFAULT_HOLD})")
+    ap.add_argument("--mqtt", metavar="HOST[:PORT]/TOPIC", help="publish every record on an MQTT broker: TOPIC/window, "
+                    "TOPIC/person/<id>, TOPIC/event, TOPIC/summary, TOPIC/status (mqtts:// for TLS; credentials from "
+                    f"${USERNAME_ENV} / ${PASSWORD_ENV}; extra mqtt)")
+    ap.add_argument("--mqtt-tls", action="store_true", help="--mqtt over TLS (port 8883 unless given)")
     ap.add_argument("--backend", choices=("ort-cpu", "ort-cuda", "ort-trt", "tensorrt"), default="ort-cpu",
                     help="where the encoders run (default ort-cpu); the LLM runs wherever llama.cpp was built for")
     ap.add_argument("--precision", metavar="VARIANT", help="encoder variant: fp32, fp16, int8-dynamic, int8-static "
@@ -109,7 +121,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--ctx", type=int, default=2048, help="LLM context length")
     ap.add_argument("--skip-hash", action="store_true", help="skip the sha256 check of the bundle files at load")
     args = ap.parse_args(argv)
-    for name in ("window", "hop", "stall", "stage_timeout", "health_timeout", "max_windows", "queue"):
+    if args.smooth < 0 or args.smooth != args.smooth:
+        ap.error(f"--smooth must be 0 (off) or positive, not {args.smooth}")
+    for name in ("window", "hop", "stall", "stage_timeout", "health_timeout", "max_windows", "queue", "hold"):
         value = getattr(args, name)
         if value is not None and value <= 0:
             ap.error(f"--{name.replace('_', '-')} must be positive, not {value}")
@@ -207,6 +221,10 @@ def main(argv=None) -> int:
             from runtime.annotate import check_target
 
             check_target(args.annotate, args.video, args.overwrite)
+        if args.mqtt:
+            from runtime.mqtt import parse_target
+
+            parse_target(args.mqtt, args.mqtt_tls)
     except EdgeError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
