@@ -14,7 +14,7 @@ import numpy as np
 from runtime import prompt as prompts
 from runtime.llm import LLM
 from runtime.manifest import PromptSpec
-from runtime.sampler import generate
+from runtime.sampler import generate, generate_many
 from runtime.task import Task
 
 
@@ -99,3 +99,28 @@ def answer(llm: LLM, prompt: PromptSpec, fused: np.ndarray, subtitle: str, task:
     text = prompts.clean_answer(gen.text, prompt.stop_text)
     timings = {"llm_prefill": gen.prefill_ms, "time_to_first_token": gen.first_token_ms, "llm_decode": gen.decode_ms}
     return Answer(text, prompts.parse_labels(text), gen.ids, gen.prompt_tokens, timings, subtitle_cut=cut)
+
+
+def answer_many(llm: LLM, prompt: PromptSpec, fused: list[np.ndarray], subtitle: str, task: Task) -> list[Answer]:
+    """`answer` for several people of one window — their fused rows [rows, H] each, the window's subtitle — in one
+    llama.cpp batch: sequence i of `llm` (llm.n_seq ≥ len(fused)) answers fused[i]. The shared start of the prompt is
+    evaluated once. The timings are the batch's, the same in every answer."""
+    if len(fused) == 1:
+        return [answer(llm, prompt, fused[0], subtitle, task)]
+    cut = False
+    pieces = [prompt_pieces(llm, prompt, f, subtitle, task.question) for f in fused]
+    if max(sum(len(p) for p in ps) for ps in pieces) + task.max_new_tokens > llm.n_ctx:
+        subtitle, cut = fit_subtitle(llm, prompt, subtitle, task, max(len(f) for f in fused))
+        pieces = [prompt_pieces(llm, prompt, f, subtitle, task.question) for f in fused]
+    opening = opening_ids(llm, task.opening) if task.grammar else []
+    checked = _CHECKED.setdefault(llm, {}).get((task.opening, task.grammar))
+    if opening and checked is None:  # as `answer`: the first answer on this LLM is decoded in full and checked
+        return [answer(llm, prompt, fused[0], subtitle, task)] + answer_many(llm, prompt, fused[1:], subtitle, task)
+    gens = generate_many(llm, pieces, task.max_new_tokens, prompt.eos_id, prompt.stop_text, grammar=task.grammar,
+                         forced=opening if checked else ())
+    out = []
+    for gen in gens:
+        text = prompts.clean_answer(gen.text, prompt.stop_text)
+        timings = {"llm_prefill": gen.prefill_ms, "time_to_first_token": gen.first_token_ms, "llm_decode": gen.decode_ms}
+        out.append(Answer(text, prompts.parse_labels(text), gen.ids, gen.prompt_tokens, timings, subtitle_cut=cut))
+    return out

@@ -41,17 +41,8 @@ class LLM(TextCodec):
         self.model = llama_cpp.llama_model_load_from_file(os.fsencode(path), llama_cpp.llama_model_default_params())
         if not self.model:
             raise LLMError(f"llama.cpp could not load {path}")
-        threads = n_threads or os.cpu_count() or 1
-        cparams = llama_cpp.llama_context_default_params()
-        cparams.n_ctx, cparams.n_batch, cparams.n_ubatch = n_ctx, n_batch, n_batch
-        cparams.n_threads = cparams.n_threads_batch = threads
-        cparams.n_seq_max = n_seq
-        cparams.kv_unified = n_seq > 1  # sequences may then share a prompt prefix's cells
-        cparams.flash_attn_type = (llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO if flash_attn
-                                   else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED)
-        if kv_f32:  # exact-parity runs: no F16 rounding in the KV cache
-            cparams.type_k = cparams.type_v = 0  # GGML_TYPE_F32
-        self.ctx = llama_cpp.llama_init_from_model(self.model, cparams)
+        self._owns_model = True
+        self._make_context(n_ctx, n_batch, n_threads or os.cpu_count() or 1, n_seq, flash_attn, kv_f32)
         if not self.ctx:
             llama_cpp.llama_model_free(self.model)
             self.model = None
@@ -62,17 +53,54 @@ class LLM(TextCodec):
         self.vocab = llama_cpp.llama_model_get_vocab(self.model)
         self.n_embd = llama_cpp.llama_model_n_embd_inp(self.model)
         self.n_vocab = llama_cpp.llama_vocab_n_tokens(self.vocab)
-        self.n_ctx = llama_cpp.llama_n_ctx(self.ctx)
-        self.n_batch, self.n_seq, self.threads = n_batch, n_seq, threads
-        self._tokens = llama_cpp.llama_batch_init(n_batch, 0, n_seq)
-        self._embeds = llama_cpp.llama_batch_init(n_batch, self.n_embd, n_seq)
-        self._pos = [0] * n_seq  # next position of each sequence
-        self._prefix: list[list[int] | None] = [None] * n_seq  # the token chunk kept in KV at each sequence's start
-        self.table = TokenTable.open(path) if batch_prefill else None
+        self._batches(n_seq)
+        self.path, self.table = path, TokenTable.open(path) if batch_prefill else None
         embd_adapter = adapter is not None and find_tensor(adapter, "token_embd.weight.lora_a") is not None
         if self.table is not None and (self.table.width != self.n_embd or len(self.table.data) != self.n_vocab
                                        or embd_adapter):
             self.table = None  # a projected input, or an adapter on the token path only: prefill goes chunk by chunk
+
+    def _make_context(self, n_ctx: int, n_batch: int, threads: int, n_seq: int, flash_attn: bool, kv_f32: bool) -> None:
+        cparams = llama_cpp.llama_context_default_params()
+        cparams.n_ctx, cparams.n_batch, cparams.n_ubatch = n_ctx, n_batch, n_batch
+        cparams.n_threads = cparams.n_threads_batch = threads
+        cparams.n_seq_max = n_seq
+        cparams.kv_unified = n_seq > 1  # sequences may then share a prompt prefix's cells
+        cparams.flash_attn_type = (llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO if flash_attn
+                                   else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED)
+        if kv_f32:  # exact-parity runs: no F16 rounding in the KV cache
+            cparams.type_k = cparams.type_v = 0  # GGML_TYPE_F32
+        self.ctx = llama_cpp.llama_init_from_model(self.model, cparams)
+        self.n_batch, self.n_seq, self.threads = n_batch, n_seq, threads
+        self._settings = (n_ctx, n_batch, threads, flash_attn, kv_f32)
+
+    def _batches(self, n_seq: int) -> None:
+        self.n_ctx = llama_cpp.llama_n_ctx(self.ctx)
+        self._tokens = llama_cpp.llama_batch_init(self.n_batch, 0, n_seq)
+        self._embeds = llama_cpp.llama_batch_init(self.n_batch, self.n_embd, n_seq)
+        self._pos = [0] * n_seq  # next position of each sequence
+        self._prefix: list[list[int] | None] = [None] * n_seq  # the token chunk kept in KV at each sequence's start
+
+    def fork(self, n_seq: int) -> "LLM":
+        """A second context over the same loaded weights (and LoRA adapter) with `n_seq` parallel sequences, for
+        answering several people in one batch. Close it before this LLM; it never frees the shared model."""
+        other = object.__new__(LLM)
+        other.lock = threading.RLock()
+        other.model, other._owns_model = self.model, False
+        n_ctx, n_batch, threads, flash_attn, kv_f32 = self._settings
+        other._make_context(n_ctx, n_batch, threads, n_seq, flash_attn, kv_f32)
+        if not other.ctx:
+            raise LLMError(f"llama.cpp could not create a context of {n_seq} sequences")
+        other.adapter, other._shared_adapter = None, self.adapter
+        if self.adapter is not None:
+            adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(self.adapter)
+            if llama_cpp.llama_set_adapters_lora(other.ctx, adapters, 1, (ctypes.c_float * 1)(1.0)) != 0:
+                other.close()
+                raise LLMError("llama.cpp could not apply the LoRA adapter to a second context")
+        other.vocab, other.n_embd, other.n_vocab = self.vocab, self.n_embd, self.n_vocab
+        other._batches(n_seq)
+        other.path, other.table = self.path, self.table
+        return other
 
     def _apply_adapter(self, path: str | os.PathLike) -> None:
         self.adapter = llama_cpp.llama_adapter_lora_init(self.model, os.fsencode(path))
@@ -97,7 +125,8 @@ class LLM(TextCodec):
                 llama_cpp.llama_adapter_lora_free(self.adapter)
                 self.adapter = None
             if getattr(self, "model", None):
-                llama_cpp.llama_model_free(self.model)
+                if getattr(self, "_owns_model", True):
+                    llama_cpp.llama_model_free(self.model)
                 self.model = None
 
     def __del__(self):
@@ -140,6 +169,34 @@ class LLM(TextCodec):
         (the static start of the prompt is evaluated once per stream). → logits [n_logits, n_vocab] of its end."""
         with self.lock:
             return self._prefill(chunks, seq_id, n_logits, keep_prefix)
+
+    def share_prefix(self, tokens: Sequence[int], n_seqs: int) -> None:
+        """Sequences 0 … n_seqs−1 start a new answer with `tokens`: evaluated once on sequence 0 (kept from the last
+        call when the same) and copied to the others (in a unified KV cache they share its cells: no compute)."""
+        with self.lock:
+            tokens = [int(t) for t in tokens]
+            if not 1 <= n_seqs <= self.n_seq:
+                raise LLMError(f"{n_seqs} sequences asked of a context of {self.n_seq}")
+            if self._prefix[0] == tokens and self._pos[0] >= len(tokens):
+                self._truncate(0, len(tokens))
+            else:
+                self._reset(0)
+                if tokens:
+                    self._eval([tokens], 0, 0)
+                self._prefix[0] = tokens
+            memory = llama_cpp.llama_get_memory(self.ctx)
+            for seq in range(1, n_seqs):
+                self._reset(seq)
+                if tokens:
+                    llama_cpp.llama_memory_seq_cp(memory, 0, seq, 0, len(tokens))
+                self._pos[seq], self._prefix[seq] = len(tokens), tokens
+
+    def eval_batch(self, parts: Sequence[tuple[int, Chunk]], logits: bool = True) -> np.ndarray:
+        """Append each (seq_id, chunk) to its own sequence, all in one llama_decode (several when they exceed
+        n_batch; a part is never split across two). Chunks are all token ids or all [n, n_embd] rows.
+        → logits [len(parts), n_vocab] of each part's last position (logits=False: [0, n_vocab], no output layer)."""
+        with self.lock:
+            return self._eval_batch(parts, logits)
 
     # --- under the lock --------------------------------------------------------------------------------------
 
@@ -204,6 +261,58 @@ class LLM(TextCodec):
         if rc != 0:
             raise LLMError(f"llama_decode failed with code {rc} at position {pos}")
         self._pos[seq_id] += n
+
+    def _eval_batch(self, parts: Sequence[tuple[int, Chunk]], logits: bool) -> np.ndarray:
+        parts = [(int(seq), c) for seq, c in parts if len(c)]
+        if not parts:
+            raise LLMError("nothing to decode")
+        is_embd = isinstance(parts[0][1], np.ndarray)
+        for seq, chunk in parts:
+            if isinstance(chunk, np.ndarray) != is_embd:
+                raise LLMError("one batch takes token ids or embedding rows, not both")
+            if not 0 <= seq < self.n_seq:
+                raise LLMError(f"sequence {seq} outside this context's {self.n_seq}")
+            if len(chunk) > self.n_batch:
+                raise LLMError(f"a part of {len(chunk)} positions exceeds the batch of {self.n_batch}")
+            if is_embd and (chunk.ndim != 2 or chunk.shape[1] != self.n_embd):
+                raise LLMError(f"embedding rows of shape {list(chunk.shape)} do not fit the LLM width {self.n_embd}")
+            if self._pos[seq] + len(chunk) > self.n_ctx:
+                raise LLMError(f"sequence {seq} does not fit the context")
+        rows: list[np.ndarray] = []
+        group: list[tuple[int, Chunk]] = []
+        for part in parts + [None]:
+            if part is None or (group and sum(len(c) for _, c in group) + len(part[1]) > self.n_batch):
+                rows.extend(self._decode_parts(group, is_embd, logits))
+                group = []
+            if part is not None:
+                group.append(part)
+        return np.stack(rows) if rows else np.zeros((0, self.n_vocab), np.float32)
+
+    def _decode_parts(self, group: list[tuple[int, Chunk]], is_embd: bool, logits: bool) -> list[np.ndarray]:
+        batch = self._embeds if is_embd else self._tokens
+        i, ends = 0, []
+        for seq, chunk in group:
+            n = len(chunk)
+            if is_embd:
+                rows = np.ascontiguousarray(chunk, dtype=np.float32)
+                ctypes.memmove(ctypes.addressof(batch.embd.contents) + i * self.n_embd * 4, rows.ctypes.data,
+                               rows.nbytes)
+            for j in range(n):
+                if not is_embd:
+                    batch.token[i + j] = int(chunk[j])
+                batch.pos[i + j] = self._pos[seq] + j
+                batch.n_seq_id[i + j] = 1
+                batch.seq_id[i + j][0] = seq
+                batch.logits[i + j] = logits and j == n - 1
+            i += n
+            ends.append(i - 1)
+        batch.n_tokens = i
+        rc = llama_cpp.llama_decode(self.ctx, batch)
+        if rc != 0:
+            raise LLMError(f"llama_decode failed with code {rc} on a batch of {len(group)} sequences")
+        for seq, chunk in group:
+            self._pos[seq] += len(chunk)
+        return [self._logits(e) for e in ends] if logits else []
 
     def _logits(self, i: int) -> np.ndarray:
         ptr = llama_cpp.llama_get_logits_ith(self.ctx, i)

@@ -132,3 +132,69 @@ def generate(llm: "LLM", chunks: "Sequence[Chunk]", max_new_tokens: int, eos_id:
         sampler.close()
     return Generation(ids, text.decode("utf-8", errors="replace"), sum(len(c) for c in chunks), (t1 - t0) * 1e3,
                       (t2 - t1) * 1e3, first_token_ms or 0.0, min(len(forced), len(ids)))
+
+
+def generate_many(llm: "LLM", prompts: "Sequence[Sequence[Chunk]]", max_new_tokens: int, eos_id: int,
+                  stop_text: str = "", grammar: str | None = None, forced: Sequence[int] = ()) -> list[Generation]:
+    """`generate` for several prompts at once, prompt i on sequence i of `llm` (llm.n_seq ≥ len(prompts)): a leading
+    token chunk all prompts share is evaluated once and shared in the KV cache, the rest of every prompt goes in one
+    llama_decode, then each step decodes the next token of every unfinished answer in one llama_decode. Each answer
+    has its own grammar state. A batch's kernels round differently from one sequence's, so on a close call an answer
+    may differ from what `generate` gives for the same prompt."""
+    prompts = [[c for c in p if len(c)] for p in prompts]
+    forced = [int(t) for t in forced][:max_new_tokens]
+    n = len(prompts)
+    first = prompts[0][0] if prompts[0] and not isinstance(prompts[0][0], np.ndarray) else None
+    shared = first is not None and all(p and not isinstance(p[0], np.ndarray) and list(p[0]) == list(first)
+                                       for p in prompts)
+    rests = [p[1:] if shared else p for p in prompts]
+    samplers = [Sampler(llm.vocab, grammar) for _ in range(n)]
+    ids: list[list[int]] = [[] for _ in range(n)]
+    texts = [b""] * n
+    try:
+        with llm.lock:
+            t0 = time.perf_counter()
+            llm.share_prefix(list(first) if shared else [], n)
+            joined = [llm.table.join(r) if llm.table is not None else _rows_of(llm, r) for r in rests]
+            logits = llm.eval_batch(list(enumerate(joined)), logits=not forced)
+            t1 = time.perf_counter()
+            active = list(range(n))
+            first_token_ms = None
+            k = 0
+            while active:
+                step = []
+                for row, seq in enumerate(active):
+                    if k < len(forced):
+                        next_id = forced[k]
+                        if not samplers[seq].allows(next_id):
+                            raise LLMError(f"the answer grammar does not allow forced token {next_id} at answer token {k}")
+                    else:
+                        next_id = samplers[seq].choose(logits[row])
+                    if next_id == eos_id or llm.is_end(next_id):
+                        continue
+                    samplers[seq].accept(next_id)
+                    ids[seq].append(next_id)
+                    texts[seq] += llm.token_bytes(next_id)
+                    if len(ids[seq]) >= max_new_tokens or (stop_text and stop_text.encode() in texts[seq]):
+                        continue
+                    if llm.n_past(seq) + 1 >= llm.n_ctx:
+                        continue
+                    step.append((seq, next_id))
+                if first_token_ms is None:
+                    first_token_ms = (time.perf_counter() - t0) * 1e3
+                active = [seq for seq, _ in step]
+                if active:
+                    logits = llm.eval_batch([(seq, [tok]) for seq, tok in step], logits=k + 1 >= len(forced))
+                k += 1
+            t2 = time.perf_counter()
+    finally:
+        for sampler in samplers:
+            sampler.close()
+    return [Generation(ids[i], texts[i].decode("utf-8", errors="replace"), sum(len(c) for c in prompts[i]),
+                       (t1 - t0) * 1e3, (t2 - t1) * 1e3, first_token_ms or 0.0, min(len(forced), len(ids[i])))
+            for i in range(n)]
+
+
+def _rows_of(llm: "LLM", chunks) -> np.ndarray:
+    """Without a token table (a projected input): token chunks cannot become rows, so batching is not possible."""
+    raise LLMError("answering several people in one batch needs the LLM's token table (batch_prefill)")
