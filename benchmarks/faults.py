@@ -46,6 +46,7 @@ class Case:
     stderr_has: tuple[str, ...] = ()
     timeout: float = 120.0
     fast: bool = False  # part of the test suite's fast tier
+    check: object = None  # (records, stderr, extra) → a problem, or None: what the policy asks beyond the counts
 
 
 @dataclass
@@ -270,6 +271,147 @@ def _udp(stop_after_s, stall, reconnect):
     return make
 
 
+# Faults inside the stream process (a stage that hangs, a slow LLM, a pipe that fills at once) are injected with a
+# sitecustomize module on the child's PYTHONPATH: the product carries no test hooks.
+HANG_THIRD_ANSWER = """
+import threading, runtime.pipeline as p
+_answer, _calls = p.Pipeline.answer, [0]
+def answer(self, *a, **k):
+    _calls[0] += 1
+    if _calls[0] == 3:  # the warm-up and one window pass, then the LLM stage hangs
+        threading.Event().wait()
+    return _answer(self, *a, **k)
+p.Pipeline.answer = answer
+"""
+SLOW_ANSWER = """
+import time, runtime.pipeline as p
+_answer = p.Pipeline.answer
+p.Pipeline.answer = lambda self, *a, **k: (time.sleep(1.5), _answer(self, *a, **k))[1]
+"""
+BIG_RECORDS = """
+import runtime.outputs as o, runtime.stream.records as r
+r.RecordWriter.QUEUE_SIZE = 2
+_window = o.JsonLines.window
+o.JsonLines.window = lambda self, record: _window(self, {**record, "padding": " " * 70000})
+"""
+
+
+def _hung_stage(work: Path):
+    return (["--input", "testsrc=size=160x120:rate=15", "--format", "lavfi", "--realtime", "--stage-timeout", "3"],
+            {"inject": HANG_THIRD_ANSWER})
+
+
+def _last_window(work: Path):
+    return (["--input", "testsrc=size=160x120:rate=15", "--format", "lavfi", "--realtime", "--hop", "1"],
+            {"inject": SLOW_ANSWER, "signal_after": (6, signal.SIGINT)})
+
+
+def _last_window_answered(records, stderr, extra):
+    summary = next((r["summary"] for r in records if "summary" in r), None)
+    answered = [r["window"] for r in records if "window" in r and not r.get("error")]
+    if summary is None or not answered:
+        return "no summary or no window answered"
+    if answered[-1] != summary["windows"] - 1:
+        return f"the last window ({summary['windows'] - 1}) was lost; the last answered was {answered[-1]}"
+    if summary["dropped"] == 0:
+        return "nothing was dropped: the LLM was not slower than the input"
+    return None
+
+
+def _stalled_reader(work: Path):
+    return (["--video", str(write_media(work / "long.mp4", 30, 30))],
+            {"inject": BIG_RECORDS, "no_read": True, "signals": [(10.0, signal.SIGTERM)]})
+
+
+def streaming_wav_header(rate: int) -> bytes:
+    """A mono 16-bit WAV header whose sizes say "until the end", as a recorder writing to a pipe sends it."""
+    import struct
+
+    return (b"RIFF" + struct.pack("<I", 0xFFFFFFFF) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16)
+            + b"data" + struct.pack("<I", 0xFFFFFFFF))
+
+
+def _mic_unplugged(work: Path):
+    """A microphone (raw PCM into a FIFO) that stops for 2 s and comes back, beside a live fake camera."""
+    fifo = work / "mic.pcm"
+    os.mkfifo(fifo)
+
+    def speak():
+        tone = (_tone(0.1)[0] * 32767 * 0.5).astype("<i2").tobytes()
+        for _ in range(2):
+            with open(fifo, "wb") as f:
+                f.write(streaming_wav_header(16000))  # as `arecord -t wav` starts each recording
+                for _ in range(60):
+                    f.write(tone)
+                    f.flush()
+                    time.sleep(0.1)
+            time.sleep(2.0)
+
+    def feeder():
+        thread = threading.Thread(target=speak, daemon=True)
+        thread.start()
+        return thread
+
+    return (["--input", "testsrc=size=160x120:rate=15", "--format", "lavfi", "--realtime", "--audio-input", str(fifo),
+             "--audio-format", "wav", "--reconnect", "--stall", "20"],
+            {"feeder": feeder, "signal_after": (9, signal.SIGTERM)})
+
+
+def _heard_again(records, stderr, extra):
+    summary = next((r["summary"] for r in records if "summary" in r), None)
+    late = [r for r in records if "window" in r and r["start"] >= 9.0]  # the microphone is back from 8 s
+    if summary is None or summary["reconnects"] < 1:
+        return "the microphone was not reopened"
+    if not any(r["audio"] for r in late):
+        return "no audio after the microphone came back"
+    return None
+
+
+def _idle_dashboard(work: Path):
+    port = _free_port()
+    probe: dict = {}
+
+    def feeder():
+        def crowd():
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:  # the dashboard starts once the model is loaded
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    time.sleep(0.2)
+            idle = []
+            for _ in range(200):
+                try:
+                    idle.append(socket.create_connection(("127.0.0.1", port), timeout=2))
+                except OSError:
+                    break
+            probe["idle"] = len(idle)
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+                    c.sendall(f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode())
+                    probe["healthz"] = c.recv(64).decode("latin-1").split("\r\n")[0]
+            except OSError as err:
+                probe["healthz"] = f"{type(err).__name__}: {err}"
+            for c in idle:
+                c.close()
+        thread = threading.Thread(target=crowd, daemon=True)
+        thread.start()
+        return thread
+
+    return (["--video", str(write_media(work / "d.mp4", 30, 30)), "--realtime", "--serve", f"127.0.0.1:{port}"],
+            {"feeder": feeder, "signal_after": (6, signal.SIGTERM), "probe": probe})
+
+
+def _dashboard_answered(records, stderr, extra):
+    probe = extra["probe"]
+    if probe.get("idle", 0) < 200:
+        return f"only {probe.get('idle', 0)} idle connections were accepted"
+    if not str(probe.get("healthz", "")).startswith("HTTP/1.") or " 200" not in str(probe.get("healthz")):
+        return f"/healthz with 200 idle connections: {probe.get('healthz')!r}"
+    return None
+
+
 CASES = [
     Case("stdout-closed", "`| head -2`: the reader of stdout goes away", _stdout_closed, exit=(0,), answered=(0, 10_000),
          timeout=90, fast=True),
@@ -323,6 +465,16 @@ CASES = [
          stderr_has=("delivered nothing",), timeout=90),
     Case("network-cut-reconnect", "a UDP stream that stops, with --reconnect (SIGTERM after 22 s)",
          _udp(6.0, False, True), exit=(130,), answered=(1, 3), timeout=90),
+    Case("stage-hangs", "the LLM stage hangs on a window (--stage-timeout 3)", _hung_stage, exit=(1,), answered=(1, 10),
+         stderr_has=("made no progress",), timeout=90, fast=True),
+    Case("last-window-sigint-slow-llm", "Ctrl-C behind a slow LLM (1.5 s an answer, a window a second)", _last_window,
+         exit=(130,), answered=(2, 10_000), timeout=90, check=_last_window_answered),
+    Case("stdout-stalled-sigterm", "a reader of stdout that stops reading but keeps the pipe open, then SIGTERM",
+         _stalled_reader, exit=(130,), answered=(0, 10_000), timeout=60),
+    Case("mic-unplugged", "an audio input (FIFO) that stops for 2 s and comes back, with --reconnect", _mic_unplugged,
+         exit=(130,), answered=(3, 10_000), timeout=90, check=_heard_again),
+    Case("dashboard-idle-connections", "200 idle connections to --serve, then /healthz", _idle_dashboard,
+         exit=(130,), answered=(1, 10_000), timeout=90, check=_dashboard_answered),
 ]
 
 
@@ -341,20 +493,29 @@ def run_case(case: Case, work: Path, bundle: str | None = None) -> Result:
     if extra.get("bundle"):
         bundle = str(_tamper(Path(bundle), work, extra["bundle"]))
     cmd = [sys.executable, "-m", "runtime.stream", "--json", "--bundle", bundle, "--max-new-tokens", "24", *args]
+    env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
+    if extra.get("inject"):
+        inject = work / "inject"
+        inject.mkdir(exist_ok=True)
+        (inject / "sitecustomize.py").write_text(extra["inject"])
+        env["PYTHONPATH"] = os.pathsep.join([str(inject), str(ROOT), env.get("PYTHONPATH", "")])
     feeder = None
     if extra.get("feeder") and not extra.get("feeder_delay"):
         feeder = extra["feeder"]()
     start = time.monotonic()
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, "PYTHONFAULTHANDLER": "1"})
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     out_lines: list[bytes] = []
     err_chunks: list[bytes] = []
     err_reader = threading.Thread(target=lambda: err_chunks.append(proc.stderr.read()), daemon=True)
     err_reader.start()
 
     def read_stdout():
+        if extra.get("no_read"):
+            return  # the pipe stays open and unread
         for line in proc.stdout:
             out_lines.append(line)
+            if extra.get("signal_after") and len(out_lines) == extra["signal_after"][0]:
+                os.kill(proc.pid, extra["signal_after"][1])  # timed by the stream's own progress, not the clock
             if extra.get("read_lines") and len(out_lines) >= extra["read_lines"]:
                 proc.stdout.close()  # the reader goes away, as `head` does
                 return
@@ -417,6 +578,10 @@ def run_case(case: Case, work: Path, bundle: str | None = None) -> Result:
     for word in case.stderr_has:
         if word not in stderr:
             problems.append(f"stderr lacks {word!r}")
+    if case.check is not None and status is not None:
+        problem = case.check(records, stderr, extra)
+        if problem:
+            problems.append(problem)
     if rss_kb / 1024 > RSS_BOUND_MB:
         problems.append(f"peak RSS {rss_kb / 1024:.0f} MB > {RSS_BOUND_MB} MB")
     last = next((x for x in reversed(stderr.strip().splitlines()) if x.strip()), "")

@@ -398,6 +398,8 @@ class Stream:
     def _hung(self) -> bool:
         """A stage busy on one window for longer than the stage timeout (a driver or a library that hangs) fails
         the stream, so that a service manager restarts it instead of it dropping windows for ever."""
+        if self.failed.is_set():
+            return True
         now = time.monotonic()
         for stage, since in self.busy.items():
             if since is not None and now - since > self.stage_timeout_s:
