@@ -32,8 +32,8 @@ _TABLE: dict[float | None, dict[str, str]] = {
         funny smiling laughing joking successful powerful courageous brave free creative intimate sensitive
         compassionate sympathetic touched moved admiring admiration faithful nurturing important"""},
     22.5: {"happy": "delighted blissful"},
-    45: {"happy": "elated enthusiastic thrilled ecstatic euphoric jubilant overjoyed inspired triumphant lively vibrant "
-                  "interested curious inquisitive aroused",
+    45: {"happy": "elated enthusiastic thrilled ecstatic euphoric jubilant overjoyed inspired triumphant lively "
+                  "vibrant interested curious inquisitive aroused",
          "surprised": "excited excitement energetic eager amazed awe"},
     67.5: {"surprised": "astonished"},
     90: {"surprised": "surprised surprise startled shocked alarmed", "bad": "tense"},

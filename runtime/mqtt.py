@@ -52,6 +52,8 @@ def parse_target(target: str, tls: bool = False) -> tuple[str, int, str, bool]:
     if scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
         raise MqttError(f"--mqtt: unknown scheme {scheme}:// (mqtt:// or mqtts://)")
     tls = tls or scheme in ("mqtts", "ssl")
+    if any(c in rest for c in "+#?\0"):
+        raise MqttError(f"--mqtt {redact(text)}: the topic may not hold wildcards (+ #) or '?'")
     parts = urllib.parse.urlsplit("//" + rest)
     if parts.username or parts.password:
         raise MqttError(f"--mqtt {redact(text)}: credentials go in ${USERNAME_ENV} / ${PASSWORD_ENV}, "
@@ -63,8 +65,6 @@ def parse_target(target: str, tls: bool = False) -> tuple[str, int, str, bool]:
     host, topic = parts.hostname, parts.path.strip("/")
     if not host or not topic:
         raise MqttError(f"--mqtt {redact(text)}: give HOST[:PORT]/TOPIC, e.g. localhost:1883/affect")
-    if any(c in topic for c in "+#\0") or parts.query or parts.fragment:
-        raise MqttError(f"--mqtt {redact(text)}: the topic may not hold wildcards (+ #), '?' or '#'")
     return host, port, topic, tls
 
 

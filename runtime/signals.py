@@ -8,10 +8,11 @@ record has no `people` list) and on each entry of `people`:
                "emotion": "sad", "sentiment": "negative"}     # the held states (None until one holds)
 
 The smoothing weighs a new window by 1 − exp(−Δt / smooth_s), Δt the media time since that person's last
-answer, so it means the same seconds at any hop; smooth_s = 0 turns it off. The dominant emotion is the family
-(affect_space.FAMILIES) with the largest smoothed share of the labels; the sentiment is the smoothed polarity
-(+1 / 0 / −1) beyond ±1/3. A state changes only when the new one is seen in `hold` consecutive answered windows
-of that person, and each change is an event:
+answer, so it means the same seconds at any hop; smooth_s = 0 turns it off. The held states come from each
+window's own answer — the dominant emotion is the family (runtime.affect_space.FAMILIES) most of its labels
+belong to, the sentiment is the window's — and change only when the new one is seen in `hold` consecutive
+answered windows of that person (hysteresis); smoothing them too would add its lag to the events'. Each change
+is an event:
 
     {"person": 0, "kind": "emotion", "from": "sad", "to": "happy", "at": 14.0, "window": 6, "start": 10.0, "end": 14.0}
 
@@ -23,12 +24,13 @@ from __future__ import annotations
 
 import math
 
-from runtime.affect_space import FAMILIES, labels_affect
+from runtime.affect_space import labels_affect
 
-DEFAULT_SMOOTH_S = 4.0  # one window: a single odd window moves the value by 39 % at the default 2 s hop
+# one hop of the default: a step is followed to 86 % within two hops (4 s, the window length, as soon as the
+# windows themselves can see it); a single odd window still moves the value by 63 %, damped by the next ones
+DEFAULT_SMOOTH_S = 2.0
 DEFAULT_HOLD = 2  # windows: one odd window never fires an event
 FORGET_S = 60.0  # a person unseen this long (media seconds) starts afresh: ids from a tracker may be many
-_POLARITY = {"positive": 1.0, "negative": -1.0}
 
 
 def people_of(record: dict) -> list[dict]:
@@ -39,8 +41,7 @@ def people_of(record: dict) -> list[dict]:
 class _Person:
     def __init__(self):
         self.t: float | None = None
-        self.valence = self.arousal = self.polarity = 0.0
-        self.shares = dict.fromkeys(FAMILIES, 0.0)
+        self.valence = self.arousal = 0.0
         self.state: dict[str, str | None] = {"emotion": None, "sentiment": None}
         self.candidate: dict[str, tuple[str, int] | None] = {"emotion": None, "sentiment": None}
 
@@ -89,7 +90,6 @@ class Signals:
 
     def _person(self, pid, person: dict, t: float) -> tuple[dict, list]:
         valence, arousal, shares = labels_affect(list(person.get("labels") or []))
-        polarity = _POLARITY.get(person.get("sentiment"), 0.0)
         p = self.people.setdefault(pid, _Person())
         dt = None if p.t is None else t - p.t
         if dt is None or dt <= 0 or self.smooth_s == 0:
@@ -99,11 +99,10 @@ class Signals:
         p.t = t
         p.valence += w * (valence - p.valence)
         p.arousal += w * (arousal - p.arousal)
-        p.polarity += w * (polarity - p.polarity)
-        for family in FAMILIES:
-            p.shares[family] += w * (shares.get(family, 0.0) - p.shares[family])
-        seen = {"emotion": max(FAMILIES, key=lambda f: (p.shares[f], f == p.state["emotion"])),
-                "sentiment": "positive" if p.polarity > 1 / 3 else "negative" if p.polarity < -1 / 3 else "neutral"}
+        best = max(shares.values())  # a tie keeps the held family, else the first label's
+        seen = {"emotion": p.state["emotion"] if shares.get(p.state["emotion"]) == best else
+                next(f for f, share in shares.items() if share == best),
+                "sentiment": person.get("sentiment") or "neutral"}
         changes = []
         for kind, value in seen.items():
             if value == p.state[kind]:
