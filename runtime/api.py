@@ -84,6 +84,7 @@ class WindowAnswer:
     skipped: str | None = None
     affect: dict | None = None  # valence, arousal, smoothed, held emotion and sentiment: runtime/signals.py
     events: list = field(default_factory=list)  # the change events this window caused
+    people: list = field(default_factory=list)  # everyone answered, largest face first (runtime/stream/records.py)
 
     @classmethod
     def from_record(cls, record: dict) -> "WindowAnswer":

@@ -63,6 +63,11 @@ class BlazeFace:
 
     def faces(self, rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
         """(x, y, w, h) of every face in full-frame pixels (Haar geometry), largest first."""
+        return [box for box, _ in self.detect(rgb)]
+
+    def detect(self, rgb: np.ndarray) -> list[tuple[tuple[int, int, int, int], float]]:
+        """[H, W, 3] uint8 RGB → ((x, y, w, h) in full-frame pixels on the Haar geometry, score) per face, largest
+        first."""
         H, W = rgb.shape[:2]
         boxes, scores = [], []
         for x0, y0, side in tiles(W, H):
@@ -75,8 +80,8 @@ class BlazeFace:
             boxes.append(b * side + [x0, y0, x0, y0])
             scores.append(s)
         found = innermost(weighted_nms(np.concatenate(boxes), np.concatenate(scores)))
-        out = [haar_box(b) for b in found]
-        return sorted(out, key=lambda b: b[2] * b[3], reverse=True)
+        out = [(haar_box(b[:4]), float(b[4])) for b in found]
+        return sorted(out, key=lambda f: f[0][2] * f[0][3], reverse=True)
 
 
 def tiles(W: int, H: int) -> list[tuple[int, int, int]]:
@@ -93,7 +98,8 @@ def tiles(W: int, H: int) -> list[tuple[int, int, int]]:
 
 
 def weighted_nms(boxes: np.ndarray, scores: np.ndarray, iou: float = NMS_IOU) -> list[np.ndarray]:
-    """MediaPipe's weighted non-maximum suppression: each cluster of overlapping boxes → their score-weighted mean."""
+    """MediaPipe's weighted non-maximum suppression: each cluster of overlapping boxes → their score-weighted mean
+    [x0, y0, x1, y1] with the cluster's best score appended."""
     order = np.argsort(-scores)
     boxes, scores = boxes[order], scores[order]
     done = np.zeros(len(boxes), bool)
@@ -105,8 +111,8 @@ def weighted_nms(boxes: np.ndarray, scores: np.ndarray, iou: float = NMS_IOU) ->
         cluster = overlap & ~done
         done |= cluster
         w = scores[cluster][:, None]
-        if scores[i] >= KEEP_SCORE:
-            out.append((boxes[cluster] * w).sum(0) / w.sum())
+        if scores[i] >= KEEP_SCORE:  # → [x0, y0, x1, y1, best score]
+            out.append(np.append((boxes[cluster] * w).sum(0) / w.sum(), scores[i]))
     return out
 
 
@@ -114,8 +120,8 @@ def innermost(boxes: list[np.ndarray]) -> list[np.ndarray]:
     """Of boxes that hold most of a smaller one, the smaller: a face a coarse view saw small and placed loosely is
     the same face a finer tile saw closely."""
     kept: list[np.ndarray] = []
-    for box in sorted(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1])):
-        if not kept or all(_covered(k, box) < 0.5 for k in kept):
+    for box in sorted(boxes, key=lambda b: float((b[2] - b[0]) * (b[3] - b[1]))):
+        if all(_covered(k, box) < 0.5 for k in kept):
             kept.append(box)
     return kept
 

@@ -41,7 +41,7 @@ class LLM(TextCodec):
         self.model = llama_cpp.llama_model_load_from_file(os.fsencode(path), llama_cpp.llama_model_default_params())
         if not self.model:
             raise LLMError(f"llama.cpp could not load {path}")
-        self._owns_model = True
+        self._owns_model, self._forks = True, []
         self._make_context(n_ctx, n_batch, n_threads or os.cpu_count() or 1, n_seq, flash_attn, kv_f32)
         if not self.ctx:
             llama_cpp.llama_model_free(self.model)
@@ -86,6 +86,7 @@ class LLM(TextCodec):
         answering several people in one batch. Close it before this LLM; it never frees the shared model."""
         other = object.__new__(LLM)
         other.lock = threading.RLock()
+        other._forks = []
         other.model, other._owns_model = self.model, False
         n_ctx, n_batch, threads, flash_attn, kv_f32 = self._settings
         other._make_context(n_ctx, n_batch, threads, n_seq, flash_attn, kv_f32)
@@ -100,6 +101,7 @@ class LLM(TextCodec):
         other.vocab, other.n_embd, other.n_vocab = self.vocab, self.n_embd, self.n_vocab
         other._batches(n_seq)
         other.path, other.table = self.path, self.table
+        self._forks.append(other)  # closed before the model they share is freed
         return other
 
     def _apply_adapter(self, path: str | os.PathLike) -> None:
@@ -114,6 +116,8 @@ class LLM(TextCodec):
 
     def close(self) -> None:
         with self.lock:
+            for fork in getattr(self, "_forks", []):
+                fork.close()
             if getattr(self, "ctx", None):
                 if hasattr(self, "_tokens"):
                     llama_cpp.llama_batch_free(self._tokens)

@@ -22,13 +22,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from runtime import systemd
-from runtime.encode import FeatureReuse, encode, encoder_inputs, face_detector
+from runtime.answer import answer_many
+from runtime.encode import FeatureReuse, encode, encoder_inputs, face_detector, rgb_array
 from runtime.pipeline import Pipeline
 from runtime.profile import Profile
 from runtime.prompt import sanitize_subtitle
 from runtime.sentiment import sentiment
 from runtime.sources import Reader, SourceError, SourceSpec
-from runtime.stream.records import RecordWriter
+from runtime.stream.records import Person, RecordWriter
 from runtime.task import TASKS, Task
 from runtime.timing import Stopwatch
 from runtime.windows import Window, Windower
@@ -59,6 +60,8 @@ class StreamOptions:
     drain_s: float = 30.0  # after the input ends, how long the queued windows may go without one finishing
     stage_timeout_s: float | None = None  # a stage busy this long on one window hangs: the stream fails (exit 1);
     # None: STAGE_TIMEOUT_FACTOR × the warm-up window's cost, at least MIN_STAGE_TIMEOUT_S
+    max_people: int | None = None  # people answered per window, largest faces first; 1: the largest face only;
+    # None: runtime.people.DEFAULT_MAX_PEOPLE where the tracker (extra `people`) is installed, else 1
 
 
 class Stream:
@@ -95,6 +98,7 @@ class Stream:
         self.fused_q: queue.Queue = queue.Queue(maxsize=1)
         self.features = FeatureReuse(pipeline.encoders, self.prep, self.detector, pipeline.manifest.dims.vision_dim,
                                      options.reuse_features)
+        self.max_people, self.people, self.multi_llm = self._open_people(options.max_people)
         self.profile = Profile()
         self.observers: list = []  # e.g. the dashboard, the annotated copy: see `observe`
         self._faulty: list = []
@@ -107,6 +111,39 @@ class Stream:
         self._progress_at, self._progress_done = time.monotonic(), 0  # the drain's watch on finished windows
         self.busy: dict[str, float | None] = {"encoders": None, "llm": None}  # since when a stage works on a window
         self.stage_timeout_s = options.stage_timeout_s or NO_WARMUP_STAGE_TIMEOUT_S
+
+    def _open_people(self, wanted: int | None):
+        """→ (max people per window, the per-person encoder or None, the LLM context of that many sequences or None).
+        Several people need face crops and the tracker; without them the stream answers the largest face, saying
+        so when more were asked for."""
+        if wanted is not None and wanted < 1:
+            raise ValueError(f"--max-people must be at least 1, not {wanted}")
+        from runtime.people import DEFAULT_MAX_PEOPLE, PeopleFeatures
+
+        n = DEFAULT_MAX_PEOPLE if wanted is None else wanted
+        if n == 1:
+            return 1, None, None
+        if self.detector is None:
+            if wanted is not None:
+                print("warning: several people need face crops; the whole frame is answered", file=sys.stderr)
+            return 1, None, None
+        from runtime.face_detector import BlazeFace
+        from runtime.tracks import TrackerMissing, Tracks
+
+        try:
+            tracks = Tracks(BlazeFace(), self.prep.num_frames / self.options.window_s)
+        except TrackerMissing as err:
+            if wanted is not None:
+                print(f"warning: {err}; the largest face is answered", file=sys.stderr)
+            return 1, None, None
+        people = PeopleFeatures(self.pipeline.encoders, self.prep, tracks, n)
+        return n, people, self.pipeline.llm.fork(n)
+
+    def close(self) -> None:
+        """Free the per-person LLM context (before the pipeline frees the shared model)."""
+        if self.multi_llm is not None:
+            self.multi_llm.close()
+            self.multi_llm = None
 
     def open_inputs(self) -> None:
         """Open every input (raises SourceError with the reason); the windower follows what they carry."""
@@ -190,12 +227,31 @@ class Stream:
 
     def encode(self, w: Window) -> tuple[np.ndarray, dict, bool | None]:
         """Window → fused rows [3, H], stage timings, face found (None without a detector or without video)."""
+        fused, timings, face, _ = self.encode_people(w)
+        return fused, timings, face
+
+    def encode_people(self, w: Window) -> tuple[np.ndarray, dict, bool | None, list]:
+        """`encode`, and the window's people (runtime.people.WindowPerson, largest first): with two or more, each
+        carries its own fused rows; with one, the window's fused rows are that person's (today's single crop)."""
         watch = Stopwatch()
         features = self.features.encode(w.frames if w.has_video else [],
                                         w.frame_keys if w.has_video else [], w.waveform if w.has_audio else None,
                                         w.audio_offset, w.index, watch)
         face_found = None if features.faces is None or not w.has_video else any(features.faces)
-        return features.fused, watch.ms, face_found
+        people = []
+        if self.people is not None and w.has_video and w.frame_keys:
+            people = self.people.people(w.frames, w.frame_keys, watch)
+            if len(people) > 1:
+                self.people.encode(people, w.frames, w.frame_keys, features.audio, watch)
+            self.people.forget(w.frame_keys[0])
+        elif self.detector is not None and w.has_video and w.frames and face_found:
+            from runtime.people import WindowPerson
+
+            box = self.detector.largest(rgb_array(w.frames[-1]))  # where the answered face is now, for the outputs
+            if box is not None:
+                people = [WindowPerson(0, box, sum(features.faces), float(box[2] * box[3]), None)]
+            watch.lap("face")
+        return features.fused, watch.ms, face_found, people
 
     def _encode_loop(self) -> None:
         try:
@@ -212,14 +268,15 @@ class Stream:
                         self.records.write(self._record(w, speech=False, subtitle=subtitle, timings=speech_ms,
                                                         skipped="silent"))
                         continue
-                    fused, timings, face = self.encode(w)
+                    fused, timings, face, people = self.encode_people(w)
                 except Exception as err:  # a bad window is skipped and counted, never fatal
                     self.counts["failed"] += 1
                     self.records.write(self._record(w, error=f"{type(err).__name__}: {err}"))
                     continue
                 finally:
                     self.busy["encoders"] = None
-                self._put(self.fused_q, (w, ready, fused, {**speech_ms, **timings}, face, speech, subtitle), final=True)
+                self._put(self.fused_q, (w, ready, fused, {**speech_ms, **timings}, face, speech, subtitle, people),
+                          final=True)
         finally:
             self._put(self.fused_q, _END, final=True)  # the LLM stage always learns that nothing more comes
 
@@ -245,10 +302,15 @@ class Stream:
             item = self.fused_q.get()
             if item is _END:
                 return
-            w, ready, fused, timings, face, speech, subtitle = item
+            w, ready, fused, timings, face, speech, subtitle, people = item
             self.busy["llm"] = time.monotonic()
             try:
-                result = self.pipeline.answer(fused, subtitle, self.options.task)
+                if len(people) > 1:
+                    answers = answer_many(self.multi_llm, self.pipeline.manifest.prompt, [p.fused for p in people],
+                                          subtitle, self.options.task)
+                else:
+                    answers = [self.pipeline.answer(fused, subtitle, self.options.task)]
+                result = answers[0]  # the primary person's: the largest face
             except Exception as err:
                 self.counts["failed"] += 1
                 self.records.write(self._record(w, error=f"{type(err).__name__}: {err}"))
@@ -263,16 +325,28 @@ class Stream:
             if self.first_result_s is None:
                 self.first_result_s = time.perf_counter() - self._t_start
             self.records.write(self._record(w, text=result.text, labels=result.labels, face=face, timings=timings,
-                                            tokens=len(result.token_ids), speech=speech, subtitle=subtitle))
+                                            tokens=len(result.token_ids), speech=speech, subtitle=subtitle,
+                                            people=self._people(people, answers, speech)))
+
+    @staticmethod
+    def _people(people: list, answers: list, speech: bool | None) -> list[dict]:
+        """The record's `people` (runtime/stream/records.py's Person), largest face first."""
+        from runtime.people import speaking
+
+        talking = speaking(people, speech)
+        return [Person(p.id, [int(v) for v in p.box], list(a.labels), sentiment(list(a.labels)), a.text, talking[i],
+                       i == 0, p.frames).to_dict()
+                for i, (p, a) in enumerate(zip(people, answers))]
 
     def _record(self, w: Window, text="", labels=(), face=None, timings=None, tokens=0, error=None,
-                speech=None, subtitle=None, skipped=None) -> dict:
+                speech=None, subtitle=None, skipped=None, people=None) -> dict:
         record = {"window": w.index, "start": round(w.start, 3), "end": round(w.end, 3), "partial": w.partial,
                   "labels": list(labels), "sentiment": sentiment(list(labels)), "text": text, "face": face,
                   "video": w.has_video, "audio": w.has_audio,
                   "speech": speech, "subtitle": self.subtitle if subtitle is None else subtitle,
                   "dropped": self.counts["dropped"], "tokens": tokens,
-                  "timings_ms": {k: round(v, 3) for k, v in (timings or {}).items()}}
+                  "timings_ms": {k: round(v, 3) for k, v in (timings or {}).items()},
+                  "people": people or []}
         if error:
             record["error"] = error
         if skipped:
@@ -288,7 +362,11 @@ class Stream:
         black = np.zeros((n, size, size, 3), np.uint8)
         silence = np.zeros(self.prep.clip_samples, np.float32)
         inputs = encoder_inputs(black, silence, self.prep, face_crop=self.detector is not None)
-        self.pipeline.answer(encode(self.pipeline.encoders, inputs).fused, self.subtitle, self.options.task.with_budget(2))
+        fused = encode(self.pipeline.encoders, inputs).fused
+        self.pipeline.answer(fused, self.subtitle, self.options.task.with_budget(2))
+        if self.multi_llm is not None:
+            answer_many(self.multi_llm, self.pipeline.manifest.prompt, [fused] * self.max_people, self.subtitle,
+                        self.options.task.with_budget(2))
         if self.options.stage_timeout_s is None:
             self.stage_timeout_s = max(MIN_STAGE_TIMEOUT_S, STAGE_TIMEOUT_FACTOR * (time.monotonic() - started))
 

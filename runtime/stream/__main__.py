@@ -77,6 +77,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                           "--subtitle, gated by voice activity so that silence makes no text")
     asr.add_argument("--no-asr", dest="asr", action="store_false", help="never transcribe the audio")
     ap.add_argument("--max-windows", type=int, help="stop after this many windows")
+    ap.add_argument("--max-people", dest="max_people", type=int, default=None, metavar="N",
+                    help="people answered per window, largest faces first, in one LLM batch (default 3 with the "
+                         "people extra, else 1; 1: the largest face only)")
     ap.add_argument("--stall", type=float, default=10.0, metavar="S",
                     help="a live input that delivers nothing for S seconds is dead (default 10)")
     ap.add_argument("--queue", type=int, default=2, help="windows waiting for the encoders (default 2)")
