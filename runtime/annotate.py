@@ -131,7 +131,8 @@ class Annotator:
 
     def frame(self, t: float, frame) -> None:
         rgb = frame.to_ndarray(format="rgb24")
-        image = draw(rgb, self._faces.update(t, rgb), self._current["labels"], self._current["sentiment"])
+        image = draw(rgb, self._faces.update(t, rgb), self._current["labels"], self._current["sentiment"],
+                     self._current.get("span"))
         out = av.VideoFrame.from_image(image)
         pts = int(round(t / CLOCK))
         with self._lock:
@@ -168,7 +169,8 @@ class Annotator:
 
     def record(self, record: dict) -> None:
         if not record.get("error") and not record.get("skipped"):
-            self._current = {"labels": record["labels"], "sentiment": record["sentiment"]}
+            self._current = {"labels": record["labels"], "sentiment": record["sentiment"],
+                             "span": (record["start"], record["end"])}
 
     def summary(self, summary: dict) -> None:
         self.close(summary)

@@ -16,8 +16,10 @@ def _pillow():
     return Image, ImageDraw, ImageFont
 
 
-def draw(rgb: np.ndarray, box: tuple[int, int, int, int] | None, labels: list[str], sentiment: str = "neutral"):
-    """→ a PIL image of `rgb` [H, W, 3] with the face box (x, y, w, h) and a caption band of the labels."""
+def draw(rgb: np.ndarray, box: tuple[int, int, int, int] | None, labels: list[str], sentiment: str = "neutral",
+         span: tuple[float, float] | None = None):
+    """→ a PIL image of `rgb` [H, W, 3] with the face box (x, y, w, h) and a caption band of the labels and the
+    time span (start, end s) of the window they describe: an answer comes a window after the face it saw."""
     Image, ImageDraw, ImageFont = _pillow()
     image = Image.fromarray(np.ascontiguousarray(rgb))
     pen = ImageDraw.Draw(image)
@@ -35,6 +37,10 @@ def draw(rgb: np.ndarray, box: tuple[int, int, int, int] | None, labels: list[st
     band = int(size * 1.6)
     pen.rectangle([0, image.height - band, image.width, image.height], fill=(0, 0, 0))
     pen.text((size // 2, image.height - band + size // 4), text, fill=color, font=font)
+    if span is not None:
+        when = f"window {span[0]:.1f}–{span[1]:.1f} s"
+        pen.text((image.width - size // 2, image.height - band + size // 4), when, fill=(170, 170, 170), font=font,
+                 anchor="ra")
     return image
 
 

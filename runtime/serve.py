@@ -43,6 +43,7 @@ from urllib.parse import urlencode
 from runtime.errors import EdgeError
 from runtime.overlay import FaceBoxes, draw
 from runtime.redact import redact
+from runtime.signals import people_of
 
 STAGES = ("face", "preprocess", "vision", "audio", "fusion", "llm_prefill", "llm_decode", "window_latency")
 PICTURE_SIDE = 640  # the served picture's long side
@@ -325,16 +326,36 @@ class Dashboard:
         if outcome != "failed":  # a silent window skipped under --vad skip is the stream working too
             self.last_answer = time.monotonic()
         if outcome == "answered":
-            self._current = {"labels": record["labels"], "sentiment": record["sentiment"]}
+            self._current = {"labels": record["labels"], "sentiment": record["sentiment"],
+                             "span": (record["start"], record["end"])}
             timings = record.get("timings_ms", {})
             if "window_latency" in timings:
                 self.m_latency.observe(timings["window_latency"] / 1e3)
             for stage in STAGES:
                 if stage in timings:
                     self.m_stage.labels(stage).observe(timings[stage] / 1e3)
+            self._signals(record)
         with self._lock:
             self.history.append(record)
         self._publish(record)
+
+    def _signals(self, record: dict) -> None:
+        """Each person's smoothed valence and arousal as gauges (only those in view: ids come and go), and the
+        change events by kind."""
+        seen = set()
+        for i, person in enumerate(people_of(record)):
+            affect = person.get("affect")
+            if affect:
+                pid = str(person.get("id", i) if record.get("people") else 0)
+                seen.add(pid)
+                self.m_valence.labels(pid).set(affect["smoothed"]["valence"])
+                self.m_arousal.labels(pid).set(affect["smoothed"]["arousal"])
+        for pid in self._in_view - seen:
+            self.m_valence.remove(pid)
+            self.m_arousal.remove(pid)
+        self._in_view = seen
+        for event in record.get("events") or ():
+            self.m_events.labels(event["kind"]).inc()
 
     def summary(self, summary: dict) -> None:
         data = redact(json.dumps({"summary": summary}))  # input errors name their sources
@@ -368,6 +389,13 @@ class Dashboard:
         self.m_stage = Histogram("affectgpt_stage_seconds", "Time per stage of a window", ["stage"], buckets=buckets,
                                  registry=registry)
         self.m_windows = Counter("affectgpt_windows", "Windows by outcome", ["outcome"], registry=registry)
+        self.m_valence = Gauge("affectgpt_valence", "Smoothed valence of each person in view, -1 to 1", ["person"],
+                               registry=registry)
+        self.m_arousal = Gauge("affectgpt_arousal", "Smoothed arousal of each person in view, -1 to 1", ["person"],
+                               registry=registry)
+        self.m_events = Counter("affectgpt_events", "Held changes of a person's emotion or sentiment", ["kind"],
+                                registry=registry)
+        self._in_view: set[str] = set()
         counts = self.stream.counts
         Gauge("affectgpt_dropped_windows", "Stale windows dropped to keep up", registry=registry).set_function(
             lambda: counts["dropped"])
@@ -386,10 +414,11 @@ class Dashboard:
         if latest is None:
             return None
         with self._picture_lock:  # one JPEG per picture, whatever the number of viewers
-            key = (id(latest), tuple(self._current["labels"]))
+            key = (id(latest), tuple(self._current["labels"]), self._current.get("span"))
             if self._jpeg is None or self._jpeg[0] != key:
                 t, rgb = latest
-                image = draw(rgb, self._faces.update(t, rgb), self._current["labels"], self._current["sentiment"])
+                image = draw(rgb, self._faces.update(t, rgb), self._current["labels"], self._current["sentiment"],
+                             self._current.get("span"))
                 out = io.BytesIO()
                 image.save(out, "JPEG", quality=75)
                 self._jpeg = (key, out.getvalue())
@@ -593,7 +622,8 @@ function show(r) {
   const labels = document.getElementById("labels");
   labels.textContent = r.labels.length ? r.labels.join(", ") : (r.text || "—");
   labels.className = r.sentiment;
-  document.getElementById("sentiment").textContent = r.sentiment + " · window " + r.window + " (" + r.start.toFixed(1) + "–" + r.end.toFixed(1) + " s)";
+  const affect = r.affect ? " · valence " + r.affect.smoothed.valence.toFixed(2) + ", arousal " + r.affect.smoothed.arousal.toFixed(2) : "";
+  document.getElementById("sentiment").textContent = r.sentiment + " · window " + r.window + " (" + r.start.toFixed(1) + "–" + r.end.toFixed(1) + " s)" + affect;
   document.getElementById("status").textContent = "live · " + (r.timings_ms.window_latency || 0).toFixed(0) + " ms window latency";
   const bar = document.createElement("div");
   bar.style.background = colors[r.sentiment] || colors.neutral;

@@ -137,3 +137,43 @@ def test_a_stream_carries_affect_and_events(bundle_f16, clip_path):
                             for a in answered)
     assert {e["kind"] for e in answered[0].events} == {"emotion", "sentiment"}
     assert answered[0].events[0]["from"] is None
+
+
+def test_the_picture_says_which_window_the_answer_describes():
+    """The caption band carries "window 12.0–16.0 s" at its right: an answer comes a window after the face it saw."""
+    pytest.importorskip("PIL", reason="drawing needs the serve extra")
+    import numpy as np
+
+    from runtime.overlay import draw
+
+    rgb = np.full((240, 480, 3), 90, np.uint8)
+    plain = np.asarray(draw(rgb, None, ["sad"], "negative"))
+    spanned = np.asarray(draw(rgb, None, ["sad"], "negative", span=(12.0, 16.0)))
+    band = slice(240 - 24, 240)
+    assert (plain[band, :240] == spanned[band, :240]).all()  # the labels where they were
+    right = spanned[band, 300:]
+    assert (right == 170).all(axis=-1).any() and not (plain[band, 300:] == 170).all(axis=-1).any()  # grey text
+
+
+def test_metrics_carry_each_person_in_view_and_the_events(tmp_path, monkeypatch):
+    pytest.importorskip("flask", reason="--serve needs the serve extra")
+    from types import SimpleNamespace
+
+    from prometheus_client import generate_latest
+
+    from runtime.serve import Dashboard
+
+    monkeypatch.delenv("AFFECTGPT_DASHBOARD_TOKEN", raising=False)
+    stream = SimpleNamespace(counts={"dropped": 0}, readers=[])
+    dashboard = Dashboard("127.0.0.1:0", stream)
+    signals = Signals(smooth_s=0, hold=1)
+    for i, people in enumerate(([{"id": 1, "labels": ["happy"], "sentiment": "positive", "primary": True},
+                                 {"id": 2, "labels": ["sad"], "sentiment": "negative"}],
+                                [{"id": 2, "labels": ["angry"], "sentiment": "negative", "primary": True}])):
+        r = _record(i, people[0]["labels"], people[0]["sentiment"], people=people, timings_ms={})
+        signals.record(r)
+        dashboard.record(r)
+    text = generate_latest(dashboard.registry).decode()
+    assert 'affectgpt_valence{person="2"} -0.383' in text and 'affectgpt_arousal{person="2"} 0.924' in text
+    assert 'person="1"' not in text  # out of view: no stale gauge
+    assert 'affectgpt_events_total{kind="emotion"} 3.0' in text
