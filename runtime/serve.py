@@ -277,17 +277,100 @@ class _Server:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-class Dashboard:
-    def __init__(self, address: str, stream, health_timeout_s: float = 30.0, fps: float = 5.0,
-                 token_file: str | os.PathLike | None = None, hosts=()):
-        if not all(importlib.util.find_spec(m) for m in ("flask", "prometheus_client", "PIL")):
-            raise ServeError("--serve needs its extra: pip install 'affectgpt-edge[serve]'")
+class Guard:
+    """The protection of a page that shows people's faces and words, for any Flask app on this server: it answers only
+    Host names it knows (loopback, the bound address, IP literals, `hosts`, $AFFECTGPT_DASHBOARD_HOSTS), and off
+    loopback only a caller holding the token (given once as ?token=, then kept in an HttpOnly SameSite=Strict cookie,
+    or sent as a Bearer header). The dashboard and the annotation review page both use it."""
+
+    def __init__(self, address: str, token_file: str | os.PathLike | None = None, hosts=(), open_paths=("/healthz",)):
         self.host, self.port, self.token = dashboard_settings(address, token_file)
         names = [*hosts, *os.environ.get(HOSTS_ENV, "").split(",")]
         self.hosts = {n.strip().lower().rstrip(".") for n in names if n.strip()} | set(LOOPBACK_NAMES)
         if self.host not in ("0.0.0.0", "::"):
             self.hosts.add(self.host.lower())
-        self._cookie = hashlib.sha256(f"affectgpt-dashboard:{self.token}".encode()).hexdigest() if self.token else None
+        self.cookie = hashlib.sha256(f"affectgpt-dashboard:{self.token}".encode()).hexdigest() if self.token else None
+        self.open_paths = tuple(open_paths)
+
+    def host_allowed(self, host: str) -> bool:
+        """A Host header names this page: a known name, or an IP literal (a page whose origin is an IP
+        address cannot rebind it to another machine)."""
+        host = host.strip().lower()
+        if host.startswith("["):
+            name = host[1:host.find("]")] if "]" in host else ""
+        else:
+            name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+        name = name.rstrip(".")
+        if not name:
+            return False
+        if name in self.hosts:
+            return True
+        try:
+            ipaddress.ip_address(name)
+            return True
+        except ValueError:
+            return False
+
+    def authorized(self, request) -> bool:
+        if self.token is None:
+            return True
+        given = request.cookies.get(COOKIE)
+        if given is not None and hmac.compare_digest(given.encode(), self.cookie.encode()):
+            return True
+        header = request.headers.get("Authorization", "")
+        if header.startswith("Bearer ") and hmac.compare_digest(header[7:].strip().encode(), self.token.encode()):
+            return True
+        return False
+
+    def install(self, app) -> None:
+        """Check every request of `app` before it runs; no caching, framing, referrer or type sniffing after."""
+        from flask import Response, redirect, request
+
+        @app.before_request
+        def guard():
+            if not self.host_allowed(request.host):
+                return Response("unknown host\n", 400, mimetype="text/plain")
+            if request.path in self.open_paths or self.authorized(request):
+                return None
+            given = request.args.get("token")
+            if given is not None and self.token and hmac.compare_digest(given.encode(), self.token.encode()):
+                # the page takes the token once and keeps it in a cookie the page's own <img> and EventSource send;
+                # the address bar and the history lose it
+                rest = urlencode([(k, v) for k, v in request.args.items(multi=True) if k != "token"])
+                target = "/" + request.path.lstrip("/") + ("?" + rest if rest else "")  # never //elsewhere
+                response = redirect(target, 303)
+                response.set_cookie(COOKIE, self.cookie, httponly=True, samesite="Strict", path="/")
+                return response
+            return Response("a token is required: open this page once as /?token=...\n", 401, mimetype="text/plain",
+                            headers={"WWW-Authenticate": "Bearer"})
+
+        @app.after_request
+        def headers(response):
+            response.headers.setdefault("Cache-Control", "no-store")
+            response.headers["X-Frame-Options"] = "DENY"
+            response.headers["Referrer-Policy"] = "no-referrer"
+            response.headers["X-Content-Type-Options"] = "nosniff"
+            return response
+
+
+def serve_in_thread(host: str, port: int, app, name: str) -> "_Server":
+    """`app` on the bounded server, in a daemon thread. → the server (its `port` is the bound one)."""
+    try:
+        server = _Server(host, port, app)
+    except OSError as err:
+        raise ServeError(f"--serve cannot listen on {host}:{port}: {err.strerror or err}") from None
+    logging.getLogger("werkzeug").setLevel(logging.CRITICAL)  # no line per request: stderr is for the stream
+    threading.Thread(target=server.serve_forever, daemon=True, name=name).start()
+    return server
+
+
+class Dashboard:
+    def __init__(self, address: str, stream, health_timeout_s: float = 30.0, fps: float = 5.0,
+                 token_file: str | os.PathLike | None = None, hosts=()):
+        if not all(importlib.util.find_spec(m) for m in ("flask", "prometheus_client", "PIL")):
+            raise ServeError("--serve needs its extra: pip install 'affectgpt-edge[serve]'")
+        self.guard = Guard(address, token_file, hosts)
+        self.host, self.port, self.token = self.guard.host, self.guard.port, self.guard.token
         self.stream = stream
         self.health_timeout_s = health_timeout_s
         self.fps = fps
@@ -425,34 +508,7 @@ class Dashboard:
             return self._jpeg[1]
 
     def host_allowed(self, host: str) -> bool:
-        """A Host header names this dashboard: a known name, or an IP literal (a page whose origin is an IP
-        address cannot rebind it to another machine)."""
-        host = host.strip().lower()
-        if host.startswith("["):
-            name = host[1:host.find("]")] if "]" in host else ""
-        else:
-            name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-        name = name.rstrip(".")
-        if not name:
-            return False
-        if name in self.hosts:
-            return True
-        try:
-            ipaddress.ip_address(name)
-            return True
-        except ValueError:
-            return False
-
-    def _authorized(self, request) -> bool:
-        if self.token is None:
-            return True
-        given = request.cookies.get(COOKIE)
-        if given is not None and hmac.compare_digest(given.encode(), self._cookie.encode()):
-            return True
-        header = request.headers.get("Authorization", "")
-        if header.startswith("Bearer ") and hmac.compare_digest(header[7:].strip().encode(), self.token.encode()):
-            return True
-        return False
+        return self.guard.host_allowed(host)
 
     def _feed(self, make, mimetype: str, headers=None):
         """A long-lived response, counted against STREAMS; it ends when the stream does."""
@@ -471,35 +527,11 @@ class Dashboard:
         return response
 
     def _app(self):
-        from flask import Flask, Response, redirect, request
+        from flask import Flask, Response, request
 
         app = Flask("affectgpt-dashboard")
 
-        @app.before_request
-        def guard():
-            if not self.host_allowed(request.host):
-                return Response("unknown host\n", 400, mimetype="text/plain")
-            if request.path == "/healthz" or self._authorized(request):
-                return None
-            given = request.args.get("token")
-            if given is not None and self.token and hmac.compare_digest(given.encode(), self.token.encode()):
-                # the page takes the token once and keeps it in a cookie the page's own <img> and EventSource send;
-                # the address bar and the history lose it
-                rest = urlencode([(k, v) for k, v in request.args.items(multi=True) if k != "token"])
-                target = "/" + request.path.lstrip("/") + ("?" + rest if rest else "")  # never //elsewhere
-                response = redirect(target, 303)
-                response.set_cookie(COOKIE, self._cookie, httponly=True, samesite="Strict", path="/")
-                return response
-            return Response("a token is required: open this page once as /?token=...\n", 401, mimetype="text/plain",
-                            headers={"WWW-Authenticate": "Bearer"})
-
-        @app.after_request
-        def headers(response):
-            response.headers.setdefault("Cache-Control", "no-store")
-            response.headers["X-Frame-Options"] = "DENY"
-            response.headers["Referrer-Policy"] = "no-referrer"
-            response.headers["X-Content-Type-Options"] = "nosniff"
-            return response
+        self.guard.install(app)
 
         @app.get("/")
         def page():
@@ -566,13 +598,8 @@ class Dashboard:
         return app
 
     def start(self) -> "Dashboard":
-        try:
-            self._server = _Server(self.host, self.port, self.app)
-        except OSError as err:
-            raise ServeError(f"--serve cannot listen on {self.host}:{self.port}: {err.strerror or err}") from None
+        self._server = serve_in_thread(self.host, self.port, self.app, "dashboard")
         self.port = self._server.port
-        logging.getLogger("werkzeug").setLevel(logging.CRITICAL)  # no line per request: stderr is for the stream
-        threading.Thread(target=self._server.serve_forever, daemon=True, name="dashboard").start()
         print(f"dashboard: {self.url}" + (" (token required)" if self.token else ""), file=sys.stderr, flush=True)
         return self
 
