@@ -131,8 +131,9 @@ class Annotator:
 
     def frame(self, t: float, frame) -> None:
         rgb = frame.to_ndarray(format="rgb24")
-        image = draw(rgb, self._faces.update(t, rgb), self._current["labels"], self._current["sentiment"],
-                     self._current.get("span"))
+        people = self._current.get("people")
+        box = None if people and len(people) > 1 else self._faces.update(t, rgb)
+        image = draw(rgb, box, self._current["labels"], self._current["sentiment"], self._current.get("span"), people)
         out = av.VideoFrame.from_image(image)
         pts = int(round(t / CLOCK))
         with self._lock:
@@ -170,7 +171,7 @@ class Annotator:
     def record(self, record: dict) -> None:
         if not record.get("error") and not record.get("skipped"):
             self._current = {"labels": record["labels"], "sentiment": record["sentiment"],
-                             "span": (record["start"], record["end"])}
+                             "span": (record["start"], record["end"]), "people": record.get("people") or []}
 
     def summary(self, summary: dict) -> None:
         self.close(summary)

@@ -17,23 +17,34 @@ def _pillow():
 
 
 def draw(rgb: np.ndarray, box: tuple[int, int, int, int] | None, labels: list[str], sentiment: str = "neutral",
-         span: tuple[float, float] | None = None):
+         span: tuple[float, float] | None = None, people: list[dict] | None = None, scale: float = 1.0):
     """→ a PIL image of `rgb` [H, W, 3] with the face box (x, y, w, h) and a caption band of the labels and the
-    time span (start, end s) of the window they describe: an answer comes a window after the face it saw."""
+    time span (start, end s) of the window they describe: an answer comes a window after the face it saw.
+    With two or more `people` (a record's list; boxes in frame pixels, × `scale` to this picture), each gets their
+    own box, tagged with their id and labels, instead of the single face box."""
     Image, ImageDraw, ImageFont = _pillow()
     image = Image.fromarray(np.ascontiguousarray(rgb))
     pen = ImageDraw.Draw(image)
     color = COLORS.get(sentiment, COLORS["neutral"])
     width = max(2, image.width // 320)
-    if box is not None:
+    size = max(12, image.height // 18)
+    font = _font(ImageFont, size)
+    if people and len(people) > 1:
+        tag_font = _font(ImageFont, max(10, size * 2 // 3))
+        for person in people:
+            x, y, w, h = (v * scale for v in person["box"])
+            tint = COLORS.get(person.get("sentiment"), COLORS["neutral"])
+            pen.rectangle([x, y, x + w, y + h], outline=tint, width=width + 2 * bool(person.get("primary")))
+            tag = f"#{person['id']} " + (", ".join(person.get("labels") or []) or "…")
+            left, top, right, bottom = pen.textbbox((x, y), tag, font=tag_font, anchor="lb")
+            pen.rectangle([left - 2, top - 2, right + 2, bottom + 2], fill=(0, 0, 0))
+            pen.text((x, y), tag, fill=tint, font=tag_font, anchor="lb")
+    elif box is not None:
         x, y, w, h = box
         pen.rectangle([x, y, x + w, y + h], outline=color, width=width)
     text = (", ".join(labels) if labels else "…") + (f"  ({sentiment})" if labels else "")
-    size = max(12, image.height // 18)
-    try:
-        font = ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1: one bitmap size
-        font = ImageFont.load_default()
+    if people and len(people) > 1:
+        text = f"{len(people)} people · largest: " + text
     band = int(size * 1.6)
     pen.rectangle([0, image.height - band, image.width, image.height], fill=(0, 0, 0))
     pen.text((size // 2, image.height - band + size // 4), text, fill=color, font=font)
@@ -42,6 +53,13 @@ def draw(rgb: np.ndarray, box: tuple[int, int, int, int] | None, labels: list[st
         pen.text((image.width - size // 2, image.height - band + size // 4), when, fill=(170, 170, 170), font=font,
                  anchor="ra")
     return image
+
+
+def _font(ImageFont, size: int):
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1: one bitmap size
+        return ImageFont.load_default()
 
 
 class FaceBoxes:

@@ -379,7 +379,8 @@ class Dashboard:
         self._frame = None  # (t, RGB array): the latest picture, replaced as frames pass
         self._jpeg = None
         self._picture_lock = threading.Lock()
-        self._current = {"labels": [], "sentiment": "neutral"}
+        self._current = {"labels": [], "sentiment": "neutral", "people": []}
+        self._scale = 1.0  # picture pixels per frame pixel (the records' boxes are in frame pixels)
         self.history: deque = deque(maxlen=60)
         self._summary: str | None = None
         self.ended = threading.Event()  # the stream is over: every feed ends
@@ -401,7 +402,7 @@ class Dashboard:
         scale = min(1.0, PICTURE_SIDE / max(frame.width, frame.height))
         rgb = frame.reformat(width=max(2, int(frame.width * scale) // 2 * 2),
                              height=max(2, int(frame.height * scale) // 2 * 2), format="rgb24").to_ndarray()
-        self._frame = (t, rgb)
+        self._frame, self._scale = (t, rgb), rgb.shape[1] / frame.width
 
     def record(self, record: dict) -> None:
         outcome = "failed" if record.get("error") else "skipped" if record.get("skipped") else "answered"
@@ -410,7 +411,8 @@ class Dashboard:
             self.last_answer = time.monotonic()
         if outcome == "answered":
             self._current = {"labels": record["labels"], "sentiment": record["sentiment"],
-                             "span": (record["start"], record["end"])}
+                             "span": (record["start"], record["end"]), "people": record.get("people") or []}
+            self.m_people.set(len(self._current["people"]))
             timings = record.get("timings_ms", {})
             if "window_latency" in timings:
                 self.m_latency.observe(timings["window_latency"] / 1e3)
@@ -480,6 +482,7 @@ class Dashboard:
                                 registry=registry)
         self._in_view: set[str] = set()
         counts = self.stream.counts
+        self.m_people = Gauge("affectgpt_people", "People answered in the last window", registry=registry)
         Gauge("affectgpt_dropped_windows", "Stale windows dropped to keep up", registry=registry).set_function(
             lambda: counts["dropped"])
         Gauge("affectgpt_input_errors", "Inputs that reported an error", registry=registry).set_function(
@@ -497,11 +500,13 @@ class Dashboard:
         if latest is None:
             return None
         with self._picture_lock:  # one JPEG per picture, whatever the number of viewers
-            key = (id(latest), tuple(self._current["labels"]), self._current.get("span"))
+            key = (id(latest), tuple(self._current["labels"]), self._current.get("span"), id(self._current))
             if self._jpeg is None or self._jpeg[0] != key:
                 t, rgb = latest
-                image = draw(rgb, self._faces.update(t, rgb), self._current["labels"], self._current["sentiment"],
-                             self._current.get("span"))
+                people = self._current.get("people")
+                box = None if people and len(people) > 1 else self._faces.update(t, rgb)
+                image = draw(rgb, box, self._current["labels"], self._current["sentiment"], self._current.get("span"),
+                             people, self._scale)
                 out = io.BytesIO()
                 image.save(out, "JPEG", quality=75)
                 self._jpeg = (key, out.getvalue())
@@ -624,6 +629,7 @@ PAGE = """<!doctype html>
  main { display: grid; grid-template-columns: minmax(320px, 2fr) minmax(260px, 1fr); gap: 16px; padding: 16px; }
  #video { width: 100%; background: #000; border-radius: 6px; }
  #labels { font-size: 26px; margin: 4px 0 2px; } #sentiment { color: #aaa; margin-bottom: 12px; }
+ #people { margin-bottom: 12px; } #people div { font-size: 17px; }
  .positive { color: #2ecc71; } .negative { color: #e74c3c; } .neutral { color: #ddd; }
  #timeline { display: flex; gap: 3px; align-items: flex-end; height: 64px; margin: 8px 0 16px; }
  #timeline div { flex: 1; min-width: 6px; border-radius: 2px; }
@@ -635,7 +641,7 @@ PAGE = """<!doctype html>
 <main>
  <section><img id="video" src="/video.mjpeg" alt="live picture"></section>
  <section>
-  <div id="labels">…</div><div id="sentiment"></div>
+  <div id="labels">…</div><div id="sentiment"></div><div id="people"></div>
   <div>Timeline (newest right)</div><div id="timeline"></div>
   <div>Last window, ms per stage</div><table id="stages"></table>
  </section>
@@ -651,6 +657,14 @@ function show(r) {
   labels.className = r.sentiment;
   const affect = r.affect ? " · valence " + r.affect.smoothed.valence.toFixed(2) + ", arousal " + r.affect.smoothed.arousal.toFixed(2) : "";
   document.getElementById("sentiment").textContent = r.sentiment + " · window " + r.window + " (" + r.start.toFixed(1) + "–" + r.end.toFixed(1) + " s)" + affect;
+  const people = document.getElementById("people");
+  people.replaceChildren(...(r.people && r.people.length > 1 ? r.people : []).map((p) => {
+    const row = document.createElement("div");
+    row.className = p.sentiment;
+    row.textContent = "#" + p.id + (p.primary ? " (largest)" : "") + ": " + (p.labels.length ? p.labels.join(", ") : "—")
+      + (p.speaking ? " · speaking" : "");
+    return row;
+  }));
   document.getElementById("status").textContent = "live · " + (r.timings_ms.window_latency || 0).toFixed(0) + " ms window latency";
   const bar = document.createElement("div");
   bar.style.background = colors[r.sentiment] || colors.neutral;

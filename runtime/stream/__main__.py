@@ -215,6 +215,9 @@ def main(argv=None) -> int:
     if args.annotate and not args.video:
         print("error: --annotate writes a copy of a file: use it with --video", file=sys.stderr)
         return EXIT_USAGE
+    if args.max_people is not None and args.max_people < 1:
+        print(f"error: --max-people must be at least 1, not {args.max_people}", file=sys.stderr)
+        return EXIT_USAGE
     try:  # refused before the model loads: a missing token, an existing --annotate target
         if args.serve:
             from runtime.serve import dashboard_settings

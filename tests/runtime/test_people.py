@@ -1,0 +1,147 @@
+"""Everyone in view: every face of the face-api group photos found (BlazeFace, boxes on the Haar geometry), tracked
+with stable ids, answered per person in one LLM batch, and carried in the records."""
+
+import json
+
+import numpy as np
+import pytest
+
+from benchmarks.people import FACES, photo, score
+from tests.conftest import ROOT, run_cli
+
+DEMO = ROOT / "runtime" / "demo" / "bundle"
+
+
+@pytest.fixture(scope="module")
+def blaze():
+    pytest.importorskip("cv2", reason="face crops need the face extra")
+    from runtime.face_detector import BlazeFace
+
+    return BlazeFace()
+
+
+def group_clip(path, name="sample3.jpg", width=640, seconds=4):
+    from train.synth import write_media
+
+    return write_media(path, [photo(name, width)] * (5 * seconds), np.zeros(16000 * seconds, np.float32), fps=5)
+
+
+@pytest.mark.parametrize("name", sorted(FACES))
+def test_every_face_of_the_group_photos_is_found(blaze, name):
+    found, false = score(blaze.faces(photo(name)), FACES[name])
+    assert (found, false) == (len(FACES[name]), 0)
+
+
+def test_boxes_keep_the_haar_geometry_the_default_was_trained_on(blaze):
+    from runtime.face import FaceDetector
+
+    rgb = photo("sample3.jpg")
+    haar, ours = FaceDetector().faces(rgb), blaze.faces(rgb)
+    for hx, hy, hw, hh in haar:
+        x, y, w, h = min(ours, key=lambda b: abs(b[0] + b[2] / 2 - hx - hw / 2) + abs(b[1] + b[3] / 2 - hy - hh / 2))
+        assert abs(x + w / 2 - hx - hw / 2) < 0.15 * hw and abs(y + h / 2 - hy - hh / 2) < 0.15 * hw
+        assert 0.8 < w / hw < 1.25 and w == h
+
+
+def test_tracks_keep_their_ids_while_faces_move_and_come_back(blaze):
+    pytest.importorskip("supervision", reason="tracking needs the people extra")
+    from runtime.tracks import Tracks
+
+    rgb = photo("sample3.jpg", 960)
+    tracks = Tracks(blaze, fps=2.0)
+    first = tracks.update(0, rgb)
+    assert len(first) == 3 and len({f.id for f in first}) == 3
+    shifted = np.roll(rgb, 12, axis=1)
+    hidden = rgb.copy()
+    x, y, w, h = first[0].box
+    hidden[y:y + h, x:x + w] = 0  # the largest face is covered for a frame
+    tracks.update(500, shifted)
+    middle = tracks.update(1000, hidden)
+    assert first[0].id not in {f.id for f in middle} and len(middle) == 2
+    back = tracks.update(1500, rgb)
+    by_place = lambda faces: {round((f.box[0] + f.box[2] / 2) / 100): f.id for f in faces}  # noqa: E731
+    assert by_place(back) == by_place(first)
+    assert tracks.update(1000, rgb) == middle  # a frame is tracked once
+
+
+def test_parallel_sequences_share_the_prompt_start_and_answer_as_one_would(bundle_f16):
+    from runtime.answer import answer, answer_many
+    from runtime.api import open_bundle
+    from runtime.task import TASKS
+
+    pipeline = open_bundle(bundle_f16)
+    try:
+        llm, multi = pipeline.llm, pipeline.llm.fork(3)
+        rng = np.random.default_rng(0)
+        fused = [rng.standard_normal((3, llm.n_embd)).astype(np.float32) for _ in range(3)]
+        task = TASKS["labels"].with_budget(6)
+        alone = [answer(llm, pipeline.manifest.prompt, f, "", task) for f in fused]
+        together = answer_many(multi, pipeline.manifest.prompt, fused, "", task)
+        assert len(together) == 3
+        # a batch rounds differently from one sequence: the first token's logits agree closely, not bit for bit
+        prefix = [1, 2, 3, 4]
+        multi.share_prefix(prefix, 3)
+        assert [multi.n_past(s) for s in range(3)] == [4, 4, 4]
+        rows = multi.eval_batch([(s, [5, 6]) for s in range(3)])
+        assert np.abs(rows[0] - rows[1]).max() < 1e-3 and np.abs(rows[1] - rows[2]).max() < 1e-3
+        single = llm.eval_chunks([prefix + [5, 6]], 0, 1) if llm.reset() is None else None
+        assert np.abs(single[0] - rows[0]).max() < 0.05 * (np.abs(single[0]).max() + 1)
+        assert sum(a.labels == b.labels for a, b in zip(alone, together)) >= 2
+    finally:
+        pipeline.close()  # closes the fork first
+
+
+def _records(out: str) -> list[dict]:
+    return [r for r in map(json.loads, out.splitlines()) if "window" in r]
+
+
+def test_the_stream_answers_everyone_of_a_group_photo(tmp_path):
+    pytest.importorskip("supervision", reason="tracking needs the people extra")
+    clip = group_clip(tmp_path / "group.mp4")
+    proc = run_cli("runtime.stream", "--video", str(clip), "--max-windows", "1", "--json", "--max-new-tokens", "12")
+    assert proc.returncode == 0, proc.stderr
+    (record,) = _records(proc.stdout)
+    people = record["people"]
+    assert len(people) == 3 and len({p["id"] for p in people}) == 3
+    assert [p["primary"] for p in people] == [True, False, False]
+    areas = [p["box"][2] * p["box"][3] for p in people]
+    assert areas == sorted(areas, reverse=True)
+    assert record["labels"] == people[0]["labels"] and record["text"] == people[0]["text"]
+    assert all(p["speaking"] is None and p["frames"] == 8 and p["labels"] for p in people)  # no VAD: cannot tell
+
+
+def test_max_people_one_is_the_largest_face_alone(tmp_path):
+    clip = group_clip(tmp_path / "group.mp4")
+    proc = run_cli("runtime.stream", "--video", str(clip), "--max-windows", "1", "--json", "--max-new-tokens", "12",
+                   "--max-people", "1")
+    assert proc.returncode == 0, proc.stderr
+    (record,) = _records(proc.stdout)
+    assert len(record["people"]) <= 1
+    if record["people"]:
+        assert record["people"][0]["primary"] and record["people"][0]["labels"] == record["labels"]
+
+
+def test_max_people_below_one_is_refused_in_one_line(tmp_path):
+    clip = group_clip(tmp_path / "group.mp4", seconds=1)
+    proc = run_cli("runtime.stream", "--video", str(clip), "--max-people", "0")
+    assert proc.returncode != 0 and "--max-people" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_without_the_tracker_several_people_fall_back_to_the_largest_face(bundle_f16, monkeypatch, capsys):
+    import runtime.tracks as tracks
+    from runtime.api import Stream, open_bundle
+
+    def missing(*args, **kwargs):
+        raise tracks.TrackerMissing("tracking several people needs supervision < 0.31: pip install 'affectgpt-edge[people]'")
+
+    monkeypatch.setattr(tracks, "Tracks", missing)
+    pipeline = open_bundle(bundle_f16)
+    try:
+        stream = Stream(str(ROOT / "runtime" / "demo" / "samples" / "happy.mp4"), pipeline=pipeline, max_people=3,
+                        face_crop=True)
+        assert stream.engine.max_people == 1 and stream.engine.multi_llm is None
+        assert "affectgpt-edge[people]" in capsys.readouterr().err
+        quiet = Stream(str(ROOT / "runtime" / "demo" / "samples" / "happy.mp4"), pipeline=pipeline, face_crop=True)
+        assert quiet.engine.max_people == 1 and capsys.readouterr().err == ""  # the default asks nothing: no warning
+    finally:
+        pipeline.close()
