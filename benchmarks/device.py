@@ -87,7 +87,23 @@ def probe_ort_provider(provider: str) -> str:
     have = ort.get_available_providers()
     if provider not in have:
         raise _Missing(f"onnxruntime {ort.__version__} has no {provider} (it has {', '.join(have)})")
+    if provider == "TensorrtExecutionProvider" and not _nvinfer_loads():
+        # onnxruntime-gpu lists the provider whether or not TensorRT is installed
+        raise _Missing(f"onnxruntime {ort.__version__} has {provider}, but TensorRT's library (libnvinfer) does not load")
     return f"onnxruntime {ort.__version__}"
+
+
+def _nvinfer_loads() -> bool:
+    import ctypes
+
+    with contextlib.suppress(ImportError, OSError):
+        import tensorrt  # noqa: F401 — the pip package loads its own copy of the library
+        return True
+    for name in ("libnvinfer.so.10", "libnvinfer.so.8", "libnvinfer.so"):
+        with contextlib.suppress(OSError):
+            ctypes.CDLL(name)
+            return True
+    return False
 
 
 def probe_tensorrt() -> str:

@@ -133,6 +133,11 @@ def test_probes_say_why_when_the_library_lacks_the_device(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", fake_ort)
     got = device._probe("ort-trt", lambda: device.probe_ort_provider("TensorrtExecutionProvider"))
     assert not got.ok and got.detail == "onnxruntime 9.9 has no TensorrtExecutionProvider (it has CPUExecutionProvider)"
+    listed = types.SimpleNamespace(__version__="9.9", get_available_providers=lambda: ["TensorrtExecutionProvider"])
+    monkeypatch.setitem(sys.modules, "onnxruntime", listed)
+    monkeypatch.setattr(device, "_nvinfer_loads", lambda: False)  # onnxruntime-gpu without TensorRT installed
+    got = device._probe("ort-trt", lambda: device.probe_ort_provider("TensorrtExecutionProvider"))
+    assert not got.ok and "libnvinfer" in got.detail
     monkeypatch.setitem(sys.modules, "llama_cpp", types.SimpleNamespace(llama_supports_gpu_offload=lambda: False))
     assert "without GPU offload" in device._probe("llama-cuda", device.probe_llama_cuda).detail
     fake_torch = types.SimpleNamespace(__version__="2.x+cpu", cuda=types.SimpleNamespace(is_available=lambda: False))
