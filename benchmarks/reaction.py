@@ -121,9 +121,11 @@ def run(clip: Path, change_s: float, bundle: str | None, threads: int | None, ne
 
 def table(rows: list[dict], change_s: float, cpu: str) -> str:
     def cell(x):
-        return "never" if x is None else f"{x['reaction_s']:.1f} s (window {x['start']:g}–{x['end']:g} s)"
+        return "never" if x is None else (f"{x['reaction_s']:.1f} s = {x['media_s']:g} + {x['latency_s']:.1f} "
+                                          f"(window {x['start']:g}–{x['end']:g} s)")
 
-    lines = [f"Reaction to sad → happy at {change_s:.1f} s, the embedded default on {cpu}", "",
+    lines = [f"Reaction to sad → happy at {change_s:.1f} s, the embedded default on {cpu}: seconds after the change "
+             "= window end after it + that window's latency", "",
              "| setting | first answer that shows it | held sentiment (event) | smoothed valence > 0 |",
              "|---|---|---|---|"]
     lines += [f"| {r['setting']} | {cell(r['first_answer'])} | {cell(r['held_state'])} | "
