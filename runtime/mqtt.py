@@ -23,6 +23,7 @@ AFFECTGPT_MQTT_PASSWORD only, never from the command line, and are never printed
 from __future__ import annotations
 
 import collections
+import importlib.util
 import json
 import os
 import sys
@@ -68,6 +69,16 @@ def parse_target(target: str, tls: bool = False) -> tuple[str, int, str, bool]:
     return host, port, topic, tls
 
 
+def check(target: str, tls: bool = False) -> None:
+    """Refuse a bad target, or a missing paho-mqtt, before anything loads (MqttError)."""
+    parse_target(target, tls)
+    if importlib.util.find_spec("paho") is None:
+        raise MqttError(_NO_PAHO)
+
+
+_NO_PAHO = "--mqtt needs paho-mqtt: pip install 'affectgpt-edge[mqtt]'"
+
+
 class MqttPublisher:
     """An observer of the stream's records (`record`, `summary`, `close`) that publishes them; see the module."""
 
@@ -75,7 +86,7 @@ class MqttPublisher:
         try:
             import paho.mqtt.client as mqtt
         except ImportError:
-            raise MqttError("--mqtt needs paho-mqtt: pip install 'affectgpt-edge[mqtt]'") from None
+            raise MqttError(_NO_PAHO) from None
         self.host, self.port, self.topic, self.tls = parse_target(target, tls)
         self._mqtt = mqtt
         self.published = self.dropped = self.connects = 0

@@ -228,9 +228,9 @@ def main(argv=None) -> int:
 
             check_target(args.annotate, args.video, args.overwrite)
         if args.mqtt:
-            from runtime.mqtt import parse_target
+            from runtime.mqtt import check
 
-            parse_target(args.mqtt, args.mqtt_tls)
+            check(args.mqtt, args.mqtt_tls)
     except EdgeError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
