@@ -1,12 +1,19 @@
 """The accuracy gate: every quantized variant of a bundle against the fp32 reference on the same clips.
 
     python -m benchmarks.gate --bundle B --clips CLIPS_DIR [--labels LABELS.csv] --out results/gate
+    python -m benchmarks.gate --bundle NEW --against OLD --clips CLIPS_DIR --labels LABELS.csv \
+        [--subtitles SUBS.csv] [--ship DEST] --out results/redeploy
 
 Per variant: embedding cosine (encoder variants: vision, audio, fused rows), label agreement with the
 reference answers, an MER-UniBench-style OV score, size on disk and latency on this machine. The score is
 OV set-level F × 100 against the clips' ground truth when a labels CSV is given, else against the
 reference's own answers (so the reference scores 100). A variant whose score drops more than its tolerance
 is marked failed and is never chosen as a bundle default.
+
+With --against, two bundles (a fine-tuned one and the one it would replace) answer the same clips with their fp32
+graphs, each clip with its own subtitle, and are scored against the truth (OV set-level F and sentiment accuracy);
+the new one is "not worse" when neither score drops more than --max-drop points. --ship DEST then writes the new
+bundle to DEST (atomically) only if it is not worse, and refuses otherwise.
 """
 
 from __future__ import annotations
@@ -19,12 +26,13 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.emotion_wheel import EmotionWheel, WheelDataError, string_to_list
+from benchmarks.errors import BenchmarkError
 from benchmarks.metrics import cosine, ov_scores
 from benchmarks.report import write_report
 from runtime.answer import answer
 from runtime.encode import EncoderInputs, encode, encoder_inputs
 from runtime.encoders import Encoders
-from runtime.errors import run_cli
+from runtime.errors import UsageError, run_cli
 from runtime.llm import LLM
 from runtime.manifest import AUDIO, FUSION, LLM as LLM_ROLE, VISION, read_manifest, variant_role, write_manifest
 from runtime.media import read_clip_for
@@ -150,6 +158,66 @@ def gate(bundle: str | Path, clip_paths: list[Path], subtitle: str = "", truth: 
     return report
 
 
+def compare(bundle: str | Path, previous: str | Path, clip_paths: list[Path], truth: dict[str, list[str]],
+            subtitles: dict[str, str] | None = None, max_drop: float = 0.0, wheel_dir: str | None = None,
+            threads: int | None = None) -> dict:
+    """Two bundles on the same clips (those the truth names) against the truth. → a report whose rows are the
+    previous bundle and the new one, and `not_worse`."""
+    from runtime.sentiment import sentiment
+
+    clips = [p for p in clip_paths if Path(p).stem in truth]
+    if not clips:
+        raise BenchmarkError("none of the clips is named in the labels CSV: nothing to compare on")
+    subtitles = subtitles or {}
+    scorer = Scorer(wheel_dir)
+    scorer.use_wheels_for(truth)
+    task = TASKS["labels"]
+    rows = []
+    for role, path in (("previous", previous), ("new", bundle)):
+        pipeline = Pipeline(path, RuntimeOptions(threads=threads, encoder_variant="fp32", llm_variant=""))
+        labels, ms = {}, []
+        try:
+            for clip in clips:
+                watch = Stopwatch()
+                labels[clip.stem] = pipeline.answer_file(clip, subtitles.get(clip.stem, ""), task).labels
+                ms.append(watch.total_ms())
+        finally:
+            pipeline.close()
+        hits = [sentiment(labels[n]) == sentiment(truth[n]) for n in labels]
+        rows.append({"variant": role, "bundle": str(path), "score": scorer(truth, labels),
+                     "sentiment_accuracy": 100 * float(np.mean(hits)), "latency_ms": float(np.median(ms)),
+                     "labels": labels})
+    old, new = rows
+    not_worse = (new["score"] >= old["score"] - max_drop
+                 and new["sentiment_accuracy"] >= old["sentiment_accuracy"] - max_drop)
+    return {"bundle": str(bundle), "against": str(previous), "clips": len(clips), "score_basis": scorer.basis,
+            "max_drop": max_drop, "rows": rows, "not_worse": not_worse}
+
+
+def comparison_table(report: dict) -> str:
+    lines = [f"New bundle against the previous one: {report['clips']} held-out clips, OV score = {report['score_basis']} "
+             "vs the labels CSV", "",
+             "| bundle | path | OV F × 100 | sentiment accuracy % | latency ms |", "|---|---|---|---|---|"]
+    for r in report["rows"]:
+        lines.append(f"| {r['variant']} | {r['bundle']} | {r['score']:.2f} | {r['sentiment_accuracy']:.1f} | "
+                     f"{r['latency_ms']:.0f} |")
+    verdict = "not worse" if report["not_worse"] else "worse"
+    lines += ["", f"verdict: the new bundle is {verdict} (a drop of at most {report['max_drop']} points is allowed)"]
+    if "shipped" in report:
+        lines.append(f"shipped to {report['shipped']}" if report["shipped"] else "not shipped: the previous bundle stays")
+    return "\n".join(lines)
+
+
+def ship(bundle: Path, dest: Path) -> None:
+    """The new bundle's folder copied to DEST, which it replaces only once complete."""
+    import shutil
+
+    from runtime.atomic import atomic_dir
+
+    with atomic_dir(dest) as tmp:
+        shutil.copytree(bundle, tmp, dirs_exist_ok=True)
+
+
 def _agreement(labels: dict, ref: dict) -> float:
     return float(np.mean([labels[n] == ref[n] for n in ref])) if ref else 0.0
 
@@ -214,15 +282,43 @@ def main(argv=None) -> int:
     ap.add_argument("--wheel-dir", help="emotion-wheel tables (default: the official ones shipped in the package)")
     ap.add_argument("--threads", type=int)
     ap.add_argument("--out", default=None, help="folder for gate.md / gate.json (default: BUNDLE/../gate)")
+    ap.add_argument("--against", metavar="BUNDLE", help="compare --bundle with this previous bundle instead of variants")
+    ap.add_argument("--subtitles", help="with --against: CSV with name and english, each clip's words")
+    ap.add_argument("--max-drop", type=float, default=0.0, help="with --against: points the new bundle may lose")
+    ap.add_argument("--ship", metavar="DEST", help="with --against: write the new bundle here only if it is not worse")
     args = ap.parse_args(argv)
 
     truth = None
     if args.labels:
         with open(args.labels, newline="", encoding="utf-8") as f:
             truth = {row["name"]: string_to_list(row["openset"]) for row in csv.DictReader(f)}
+    if args.against:
+        return _compare_main(args, truth)
+    if args.ship or args.subtitles:
+        raise UsageError("--ship and --subtitles go with --against")
     report = gate(args.bundle, media_files(args.clips), args.subtitle, truth, _tolerances(args.tolerance),
                   args.wheel_dir, args.threads)
     print(write(report, Path(args.out) if args.out else Path(args.bundle).parent / "gate"))
+    return 0
+
+
+def _compare_main(args, truth) -> int:
+    if truth is None:
+        raise UsageError("--against needs --labels: the held-out clips' true labels")
+    subtitles = None
+    if args.subtitles:
+        with open(args.subtitles, newline="", encoding="utf-8") as f:
+            subtitles = {row["name"]: row.get("english") or row.get("subtitle") or "" for row in csv.DictReader(f)}
+    report = compare(args.bundle, args.against, media_files(args.clips), truth, subtitles, args.max_drop,
+                     args.wheel_dir, args.threads)
+    if args.ship:
+        report["shipped"] = str(args.ship) if report["not_worse"] else None
+        if report["not_worse"]:
+            ship(Path(args.bundle), Path(args.ship))
+    out = Path(args.out) if args.out else Path(args.bundle).parent / "redeploy"
+    print(write_report(out, "redeploy", {k: v for k, v in report.items()}, comparison_table(report)))
+    if args.ship and not report["not_worse"]:
+        raise BenchmarkError(f"the new bundle is worse than {args.against} on the held-out clips: not shipped")
     return 0
 
 
