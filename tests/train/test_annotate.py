@@ -106,7 +106,7 @@ def test_annotate_end_to_end_resumes_after_ctrl_c_and_the_trainer_trains_on_it(t
     assert {p.name: p.stat().st_mtime_ns for p in (out / "clips").glob("*.json") if p.name in first} == first
 
     summary = json.loads(result.stdout)
-    assert summary["mercaption"] == 3
+    assert summary["train_mercaption"] == 3
     record = json.loads((out / "clips" / "happy.json").read_text())
     assert record["description"].startswith("In the video, ")
     assert record["clues"]["acoustic"]["words_from"] == "subtitle" and record["clues"]["visual"]["phrases"]

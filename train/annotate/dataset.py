@@ -10,8 +10,10 @@
     DATASET/track3_train_mercaption.csv           name, reason
     DATASET/track2_train_mercaptionplus.csv       the same for clips both filters kept
     DATASET/track3_train_mercaptionplus.csv
-    DATASET/track2_train_reviewed.csv             the reviewed set: accepted or edited clips, with the edits
-    DATASET/track3_train_reviewed.csv
+    DATASET/track2_train_reviewed.csv             the reviewed set: accepted or edited clips, with the edits,
+    DATASET/track3_train_reviewed.csv             less the held-out tenth:
+    DATASET/track2_heldout_reviewed.csv           reviewed clips whose name hashes to the held-out tenth, never
+    DATASET/track3_heldout_reviewed.csv           trained on: the new bundle is compared with the old one there
 
 Train on the filtered set with `--data DATASET/video:DATASET/track2_train_mercaptionplus.csv,
 DATASET/track3_train_mercaptionplus.csv:DATASET/subtitle_chieng.csv`.
@@ -30,9 +32,17 @@ from pathlib import Path
 from runtime.atomic import write_text
 from train.annotate.clues import AnnotateError
 
-SETS = {"mercaption": lambda r, d: True,
-        "mercaptionplus": lambda r, d: r["kept"],
-        "reviewed": lambda r, d: d is not None and d["decision"] in ("accept", "edit")}
+HELD_OUT = (0, 10)  # the shard of names kept out of fine-tuning: a tenth, the same on every machine
+
+
+def _reviewed(r, d) -> bool:
+    return d is not None and d["decision"] in ("accept", "edit")
+
+
+SETS = {"train_mercaption": lambda r, d: "error" not in r,
+        "train_mercaptionplus": lambda r, d: r["kept"],
+        "train_reviewed": lambda r, d: _reviewed(r, d) and not in_shard(r["name"], HELD_OUT),
+        "heldout_reviewed": lambda r, d: _reviewed(r, d) and in_shard(r["name"], HELD_OUT)}
 
 
 def parse_shard(spec: str | None) -> tuple[int, int]:
@@ -103,7 +113,8 @@ def _csv(rows, header) -> str:
 def write_tables(dataset: Path) -> dict[str, int]:
     """The CSVs from every finished clip and review decision (each written atomically). → clips per set."""
     recs, decided = records(dataset), decisions(dataset)
-    write_text(dataset / "subtitle_chieng.csv", _csv(((n, r["clues"]["acoustic"]["words"]) for n, r in recs.items()),
+    write_text(dataset / "subtitle_chieng.csv", _csv(((n, r["clues"]["acoustic"]["words"]) for n, r in recs.items()
+                                                      if "clues" in r),
                                                      ("name", "english")))
     counts = {}
     for name_of_set, keep in SETS.items():
@@ -111,15 +122,15 @@ def write_tables(dataset: Path) -> dict[str, int]:
 
         def final(r, d, key):
             return d[key] if d is not None and d["decision"] == "edit" and key in d else r[key]
-        write_text(dataset / f"track2_train_{name_of_set}.csv",
+        write_text(dataset / f"track2_{name_of_set}.csv",
                    _csv(((n, "[" + ", ".join(final(r, d, "labels")) + "]") for n, r, d in chosen), ("name", "openset")))
-        write_text(dataset / f"track3_train_{name_of_set}.csv",
+        write_text(dataset / f"track3_{name_of_set}.csv",
                    _csv(((n, final(r, d, "description")) for n, r, d in chosen), ("name", "reason")))
         counts[name_of_set] = len(chosen)
     return counts
 
 
-def train_spec(dataset: Path, which: str = "mercaptionplus") -> str:
+def train_spec(dataset: Path, which: str = "train_mercaptionplus") -> str:
     """The trainer's --data for one set of the dataset."""
     d = Path(dataset)
-    return f"{d / 'video'}:{d / f'track2_train_{which}.csv'},{d / f'track3_train_{which}.csv'}:{d / 'subtitle_chieng.csv'}"
+    return f"{d / 'video'}:{d / f'track2_{which}.csv'},{d / f'track3_{which}.csv'}:{d / 'subtitle_chieng.csv'}"
