@@ -44,6 +44,15 @@ def crop_faces(frames, detector) -> tuple[list, list[bool] | None]:
     return [c for c, _ in crops], [ok for _, ok in crops]
 
 
+def unseen_face(face: np.ndarray, found: list[bool] | None) -> np.ndarray:
+    """The window's face features, or zeros when the detector ran and found a face in none of its frames: a
+    full frame read by an expression network is no evidence of an expression, so the model answers as with
+    vision taken away (the ablation's zeros) rather than from whatever the frame resembles."""
+    if found is not None and not any(found):
+        return np.zeros_like(face)
+    return face
+
+
 @dataclass
 class EncoderInputs:
     pixels: np.ndarray  # [T, 3, S, S] float32
@@ -79,7 +88,7 @@ def encoder_inputs(frames, waveform: np.ndarray, prep: Preprocessing, face_crop:
 def encode(encoders: Encoders, inputs: EncoderInputs, watch: Stopwatch | None = None) -> Features:
     """Encoder inputs → per-frame and per-clip features and the fused rows (vision / audio / fusion times)."""
     watch = watch or Stopwatch()
-    face = encoders.encode_frames(inputs.pixels)
+    face = unseen_face(encoders.encode_frames(inputs.pixels), inputs.faces)
     watch.lap("vision")
     audio = encoders.encode_clips(inputs.clips)
     watch.lap("audio")
@@ -98,8 +107,9 @@ class FeatureReuse:
     encoded once, then looked up — frames by their grid time (ms), clips by their absolute first sample.
 
     With the "video" normalisation scope a clip is normalised over its window's clips together, so its
-    features belong to that window and are looked up only within it. A window without video gets zero face
-    features (as the ablation does); one without audio gets the features of digital silence."""
+    features belong to that window and are looked up only within it. A window without video, or in which no
+    frame has a face, gets zero face features (as the ablation does); one without audio gets the features of
+    digital silence."""
 
     def __init__(self, encoders: Encoders, prep: Preprocessing, detector, vision_dim: int, enabled: bool = True):
         self.encoders, self.prep, self.detector = encoders, prep, detector
@@ -140,6 +150,8 @@ class FeatureReuse:
             flags = [self.frames[k][1] for k in frame_keys]
         else:
             face, flags = np.zeros((self.prep.num_frames, self.vision_dim), np.float32), []
+        if self.detector is not None:
+            face = unseen_face(face, flags)
         fused = self.encoders.fuse(face, audio)
         watch.lap("fusion")
         self._forget(frame_keys, audio_offset if waveform is not None else None)
