@@ -143,3 +143,12 @@ def test_bad_input_is_one_line(tmp_path):
     assert result.returncode == 1 and result.stderr.startswith("error: --shard")
     result = run_cli("train.annotate", "--review", str(tmp_path), "--serve", "0")
     assert result.returncode == 1 and "no annotated clips" in result.stderr
+
+
+def test_a_merge_llm_without_a_chat_template_is_refused_in_one_line(tmp_path, bundle_f16):
+    videos = _videos(tmp_path, ["happy"])
+    gguf = next(p for p in bundle_f16.iterdir() if p.suffix == ".gguf")
+    result = run_cli("train.annotate", "--videos", str(videos), "--out", str(tmp_path / "d"), "--llm", str(gguf),
+                     "--no-bundle-vote", "--no-progress")
+    assert result.returncode == 1 and "no chat template" in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: ")
