@@ -35,7 +35,7 @@ from runtime.errors import EdgeError
 from runtime.redact import redact
 
 QUEUE_SIZE = 1000  # messages: at one window a second and a few people, minutes of an absent broker
-CLOSE_WAIT_S = 5.0  # at the end, how long queued messages may take to reach a broker that is there
+CLOSE_WAIT_S = 5.0  # at the end, how long queued messages may wait for the broker
 USERNAME_ENV, PASSWORD_ENV = "AFFECTGPT_MQTT_USERNAME", "AFFECTGPT_MQTT_PASSWORD"
 
 
@@ -192,12 +192,12 @@ class MqttPublisher:
                     "connects": self.connects}
 
     def close(self, timeout: float = CLOSE_WAIT_S) -> None:
-        """Send what waits (at most `timeout` s while a broker is there), say offline, and disconnect."""
+        """Send what waits (at most `timeout` s, for a broker that may be connecting), say offline, disconnect."""
         deadline = time.monotonic() + timeout
         with self._cond:
             self._closing = True
             self._cond.notify_all()
-            while self._queue and self._connected and time.monotonic() < deadline:
+            while self._queue and time.monotonic() < deadline:  # a broker (re)connecting now still gets them
                 self._cond.wait(0.1)
             if not self._connected:
                 self.dropped += len(self._queue)
