@@ -141,6 +141,7 @@ def test_a_short_run_arrives_with_its_change_event(tmp_path, default_pipeline, c
     assert sub.of("affect/status")[:1] == ["online"] and sub.of("affect/status")[-1] == "offline"
 
 
+@pytest.mark.slow  # the clip is read at 1x speed: 10 s at least
 @needs_broker
 def test_the_broker_goes_away_and_comes_back(tmp_path, default_pipeline, change_clip):
     """Stopped after the first window and started again two seconds later: every window is still answered, and
