@@ -19,7 +19,9 @@ from runtime.preprocess import pixel_values
 from runtime.timing import Stopwatch
 from runtime.tracks import Face, Tracks
 
-DEFAULT_MAX_PEOPLE = 3  # a window's LLM batch of 3 costs about 1.5 single answers on two cores (benchmarks/people.py)
+# Two cores: a batch of 2 people cost 1.4× one answer, 4 people 1.9× (wall; benchmarks/people.py), so 3 stays well
+# inside twice the single-person window while covering a driver and two passengers, or a small group at a kiosk.
+DEFAULT_MAX_PEOPLE = 3
 MOUTH_SIZE = (24, 12)  # (w, h) grey pixels the mouth region is compared at
 
 

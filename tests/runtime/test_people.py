@@ -145,3 +145,67 @@ def test_without_the_tracker_several_people_fall_back_to_the_largest_face(bundle
         assert quiet.engine.max_people == 1 and capsys.readouterr().err == ""  # the default asks nothing: no warning
     finally:
         pipeline.close()
+
+
+def test_the_dashboard_shows_everyone_with_their_labels(tmp_path):
+    """A group photo served live: the page lists each person, the picture draws their boxes, /metrics counts them.
+    With AFFECTGPT_SCREENSHOT set, the page is saved beside it as people-<name>."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import urllib.request
+    from pathlib import Path
+
+    from tests.runtime.test_dashboard import _port
+
+    pytest.importorskip("supervision", reason="tracking needs the people extra")
+    pytest.importorskip("flask", reason="--serve needs the serve extra")
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("no Chromium on this machine (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the test extra)")
+    clip = group_clip(tmp_path / "group.mp4", "sample5.jpg", width=800)
+    port = _port()
+    proc = subprocess.Popen([sys.executable, "-m", "runtime.stream", "--video", str(clip), "--loop", "--realtime",
+                             "--serve", f"127.0.0.1:{port}", "--max-new-tokens", "12", "--max-people", "5"], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env={**os.environ, "AFFECTGPT_DASHBOARD_TOKEN": ""})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1100, "height": 620})
+            for _ in range(120):
+                try:
+                    page.goto(url + "/")
+                    break
+                except sync_api.Error:
+                    if proc.poll() is not None:
+                        pytest.fail(proc.stderr.read().decode())
+                    page.wait_for_timeout(500)
+            page.wait_for_function("document.querySelectorAll('#people div').length >= 5", timeout=180_000)
+            rows = page.locator("#people div").all_inner_texts()
+            assert len(rows) == 5 and all(r.startswith("#") for r in rows) and "(largest)" in rows[0]
+            page.wait_for_timeout(1500)  # the next picture carries the boxes of the answer just shown
+            shot = os.environ.get("AFFECTGPT_SCREENSHOT")
+            if shot:
+                page.screenshot(path=str(Path(shot).with_name("people-" + Path(shot).name)))
+            browser.close()
+        metrics = urllib.request.urlopen(url + "/metrics", timeout=10).read().decode()
+        assert "affectgpt_people 5.0" in metrics
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_the_people_are_drawn_with_their_boxes_and_labels():
+    pytest.importorskip("PIL", reason="drawing needs the serve extra")
+    from runtime.overlay import draw
+
+    rgb = np.full((200, 400, 3), 90, np.uint8)
+    people = [{"id": 4, "box": [20, 60, 80, 80], "labels": ["happy"], "sentiment": "positive", "primary": True},
+              {"id": 7, "box": [250, 60, 60, 60], "labels": ["sad"], "sentiment": "negative", "primary": False}]
+    image = np.asarray(draw(rgb, None, ["happy"], "positive", (0.0, 4.0), people, scale=1.0))
+    assert tuple(image[100, 20]) == (46, 204, 113) and tuple(image[90, 250]) == (231, 76, 60)  # box edges, tinted
+    assert (image[40:58, 20:80] == 0).any()  # the tag's dark plate above the first box
