@@ -155,7 +155,9 @@ def generate_many(llm: "LLM", prompts: "Sequence[Sequence[Chunk]]", max_new_toke
         with llm.lock:
             t0 = time.perf_counter()
             llm.share_prefix(list(first) if shared else [], n)
-            joined = [llm.table.join(r) if llm.table is not None else _rows_of(llm, r) for r in rests]
+            if llm.table is None:  # a projected input: token chunks cannot become rows of one batch
+                raise LLMError("answering several people in one batch needs the LLM's token table")
+            joined = [llm.table.join(r) for r in rests]
             logits = llm.eval_batch(list(enumerate(joined)), logits=not forced)
             t1 = time.perf_counter()
             active = list(range(n))
@@ -194,7 +196,3 @@ def generate_many(llm: "LLM", prompts: "Sequence[Sequence[Chunk]]", max_new_toke
                        (t1 - t0) * 1e3, (t2 - t1) * 1e3, first_token_ms or 0.0, min(len(forced), len(ids[i])))
             for i in range(n)]
 
-
-def _rows_of(llm: "LLM", chunks) -> np.ndarray:
-    """Without a token table (a projected input): token chunks cannot become rows, so batching is not possible."""
-    raise LLMError("answering several people in one batch needs the LLM's token table (batch_prefill)")
