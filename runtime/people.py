@@ -82,14 +82,14 @@ class PeopleFeatures:
                 box = next(f.box for f in self.tracks.frames[key] if f.id == tid)
                 crops.append(crop_box(rgb[key], box))
             pixels = pixel_values(crops, self.prep)
-            watch.lap("preprocess")
+            watch.lap("people_preprocess")
             for item, feature in zip(todo, self.encoders.encode_frames(pixels)):
                 self.crops[item] = feature
-        watch.lap("vision")
+        watch.lap("people_vision")
         for p in people:
             face = np.stack([self.crops[(frame_keys[i], p.id)] for i in plan[p.id]])
             p.fused = self.encoders.fuse(face, audio)
-        watch.lap("fusion")
+        watch.lap("people_fusion")
 
     def _nearest_seen(self, tid: int, frame_keys: list[int]) -> list[int]:
         """Per frame of the window, the index of the nearest frame the person was seen in."""

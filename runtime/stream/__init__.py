@@ -99,6 +99,7 @@ class Stream:
         self.features = FeatureReuse(pipeline.encoders, self.prep, self.detector, pipeline.manifest.dims.vision_dim,
                                      options.reuse_features)
         self.max_people, self.people, self.multi_llm = self._open_people(options.max_people)
+        self._audio, self._faces = None, None  # the last encoded window's audio features and face flags
         self.profile = Profile()
         self.observers: list = []  # e.g. the dashboard, the annotated copy: see `observe`
         self._faulty: list = []
@@ -227,31 +228,34 @@ class Stream:
 
     def encode(self, w: Window) -> tuple[np.ndarray, dict, bool | None]:
         """Window → fused rows [3, H], stage timings, face found (None without a detector or without video)."""
-        fused, timings, face, _ = self.encode_people(w)
-        return fused, timings, face
-
-    def encode_people(self, w: Window) -> tuple[np.ndarray, dict, bool | None, list]:
-        """`encode`, and the window's people (runtime.people.WindowPerson, largest first): with two or more, each
-        carries its own fused rows; with one, the window's fused rows are that person's (today's single crop)."""
         watch = Stopwatch()
         features = self.features.encode(w.frames if w.has_video else [],
                                         w.frame_keys if w.has_video else [], w.waveform if w.has_audio else None,
                                         w.audio_offset, w.index, watch)
+        self._audio = features.audio  # the people step fuses each person with this window's audio
+        self._faces = features.faces
         face_found = None if features.faces is None or not w.has_video else any(features.faces)
-        people = []
-        if self.people is not None and w.has_video and w.frame_keys:
+        return features.fused, watch.ms, face_found
+
+    def encode_people(self, w: Window) -> tuple[list, dict]:
+        """After `encode(w)`: the window's people (runtime.people.WindowPerson, largest first) and their timings. With
+        two or more, each carries its own fused rows; with one, the window's fused rows are that person's."""
+        watch, people = Stopwatch(), []
+        if not w.has_video or not w.frame_keys:
+            return people, watch.ms
+        if self.people is not None:
             people = self.people.people(w.frames, w.frame_keys, watch)
             if len(people) > 1:
-                self.people.encode(people, w.frames, w.frame_keys, features.audio, watch)
+                self.people.encode(people, w.frames, w.frame_keys, self._audio, watch)
             self.people.forget(w.frame_keys[0])
-        elif self.detector is not None and w.has_video and w.frames and face_found:
+        elif self.detector is not None and self._faces and any(self._faces):
             from runtime.people import WindowPerson
 
             box = self.detector.largest(rgb_array(w.frames[-1]))  # where the answered face is now, for the outputs
             if box is not None:
-                people = [WindowPerson(0, box, sum(features.faces), float(box[2] * box[3]), None)]
-            watch.lap("face")
-        return features.fused, watch.ms, face_found, people
+                people = [WindowPerson(0, box, sum(self._faces), float(box[2] * box[3]), None)]
+            watch.lap("face_box")
+        return people, watch.ms
 
     def _encode_loop(self) -> None:
         try:
@@ -268,7 +272,9 @@ class Stream:
                         self.records.write(self._record(w, speech=False, subtitle=subtitle, timings=speech_ms,
                                                         skipped="silent"))
                         continue
-                    fused, timings, face, people = self.encode_people(w)
+                    fused, timings, face = self.encode(w)
+                    people, people_ms = self.encode_people(w)
+                    timings = {**timings, **people_ms}
                 except Exception as err:  # a bad window is skipped and counted, never fatal
                     self.counts["failed"] += 1
                     self.records.write(self._record(w, error=f"{type(err).__name__}: {err}"))
