@@ -79,6 +79,12 @@ def score(records: dict[str, dict], truth: dict[str, dict], wheel: EmotionWheel)
         rows.append({"stage": f"+ {which}", **agreement(kept)})
     rows.append({"stage": "+ face (MER-Caption+ as run)", **agreement([n for n in kept if passed(n, "face")])})
     rows.append({"stage": "consensus alone", **agreement([n for n in records if passed(n, "consensus")])})
+    # the bundle learnt the drawn world: without its vote, what the voters that never saw the corpus agree on
+    from train.annotate.filters import consensus
+
+    outside = [n for n in records
+               if consensus({k: v for k, v in records[n]["votes"].items() if k != "bundle"}) == records[n]["sentiment"]]
+    rows.append({"stage": "consensus alone, without the bundle's vote", **agreement(outside)})
 
     voters = {}
     for voter in sorted({v for r in records.values() for v in r["votes"]}):
