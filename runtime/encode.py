@@ -44,11 +44,12 @@ def crop_faces(frames, detector) -> tuple[list, list[bool] | None]:
     return [c for c, _ in crops], [ok for _, ok in crops]
 
 
-def unseen_face(face: np.ndarray, found: list[bool] | None) -> np.ndarray:
-    """The window's face features, or zeros when the detector ran and found a face in none of its frames: a
-    full frame read by an expression network is no evidence of an expression, so the model answers as with
-    vision taken away (the ablation's zeros) rather than from whatever the frame resembles."""
-    if found is not None and not any(found):
+def unseen_face(face: np.ndarray, found: list[bool] | None, no_face: str = "absent") -> np.ndarray:
+    """The window's face features, or zeros when the bundle says a faceless window has vision absent
+    (preprocessing.no_face "absent") and the detector ran and found a face in none of its frames: then a full
+    frame read by an expression network is no evidence of an expression, so the model answers as with vision
+    taken away (the ablation's zeros) rather than from whatever the frame resembles."""
+    if no_face == "absent" and found is not None and not any(found):
         return np.zeros_like(face)
     return face
 
@@ -58,6 +59,7 @@ class EncoderInputs:
     pixels: np.ndarray  # [T, 3, S, S] float32
     clips: np.ndarray  # [K, samples] float32
     faces: list[bool] | None  # per frame: face found (None: faces are not cropped)
+    no_face: str = "frame"  # preprocessing.no_face: what a window without any face gets
 
 
 @dataclass
@@ -80,7 +82,7 @@ def encoder_inputs(frames, waveform: np.ndarray, prep: Preprocessing, face_crop:
     watch = watch or Stopwatch()
     crops, found = crop_faces(frames, face_detector(prep, face_crop))
     watch.lap("face")
-    inputs = EncoderInputs(pixel_values(crops, prep), clip_inputs(waveform, prep)[0], found)
+    inputs = EncoderInputs(pixel_values(crops, prep), clip_inputs(waveform, prep)[0], found, prep.no_face)
     watch.lap("preprocess")
     return inputs
 
@@ -88,7 +90,7 @@ def encoder_inputs(frames, waveform: np.ndarray, prep: Preprocessing, face_crop:
 def encode(encoders: Encoders, inputs: EncoderInputs, watch: Stopwatch | None = None) -> Features:
     """Encoder inputs → per-frame and per-clip features and the fused rows (vision / audio / fusion times)."""
     watch = watch or Stopwatch()
-    face = unseen_face(encoders.encode_frames(inputs.pixels), inputs.faces)
+    face = unseen_face(encoders.encode_frames(inputs.pixels), inputs.faces, inputs.no_face)
     watch.lap("vision")
     audio = encoders.encode_clips(inputs.clips)
     watch.lap("audio")
@@ -151,7 +153,7 @@ class FeatureReuse:
         else:
             face, flags = np.zeros((self.prep.num_frames, self.vision_dim), np.float32), []
         if self.detector is not None:
-            face = unseen_face(face, flags)
+            face = unseen_face(face, flags, self.prep.no_face)
         fused = self.encoders.fuse(face, audio)
         watch.lap("fusion")
         self._forget(frame_keys, audio_offset if waveform is not None else None)

@@ -82,6 +82,10 @@ class Preprocessing:
     # (the shipped demo was trained so; a bundle keeps the mode it was trained with)
     audio_norm_scope: str = "clip"
     face_crop: bool = False  # crop the largest face before the vision encoder (the released model saw face crops)
+    # a window in which the detector finds a face in no frame: "frame" — encode the full frames (what every bundle
+    # so far was trained on: the detector misses most drawn faces, so they learnt from full frames); "absent" — zero
+    # the vision features, as the ablation takes vision away (for a bundle trained so)
+    no_face: str = "frame"
 
     def __post_init__(self):
         _check("preprocessing", [
@@ -90,6 +94,8 @@ class Preprocessing:
             ("clip_seconds", self.clip_seconds, 0.01, 60)])
         if self.audio_norm_scope not in ("clip", "video"):
             raise BundleError(f"preprocessing.audio_norm_scope must be 'clip' or 'video', not {self.audio_norm_scope!r}")
+        if self.no_face not in ("frame", "absent"):
+            raise BundleError(f"preprocessing.no_face must be 'frame' or 'absent', not {self.no_face!r}")
         if self.channel_order not in ("rgb", "bgr"):
             raise BundleError(f"preprocessing.channel_order must be 'rgb' or 'bgr', not {self.channel_order!r}")
         if len(self.image_mean) != 3 or len(self.image_std) != 3 or not all(

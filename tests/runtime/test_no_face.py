@@ -1,5 +1,7 @@
-"""A window in which the detector finds no face is answered as the model answers with vision taken away (the
-ablation's zero features), on the clip path and in the stream, not from a full frame read as a face."""
+"""A window in which the detector finds no face, for a bundle that says so (preprocessing.no_face "absent"), is
+answered as the model answers with vision taken away (the ablation's zero features), on the clip path and in the
+stream, not from a full frame read as a face; a bundle trained on full frames ("frame", the shipped default) keeps
+them."""
 
 from __future__ import annotations
 
@@ -28,12 +30,22 @@ def faceless_clip(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def pipeline():
+def pipeline(tmp_path_factory):
+    """The shipped default, told that a window without a face has vision absent."""
     if not (DEFAULT / "manifest.json").is_file():
         pytest.skip("no shipped default bundle in runtime/demo")
+    import dataclasses
+    import shutil
+
+    from runtime.manifest import read_manifest, write_manifest
     from runtime.pipeline import Pipeline
 
-    p = Pipeline(DEFAULT)
+    bundle = tmp_path_factory.mktemp("absent") / "bundle"
+    shutil.copytree(DEFAULT, bundle)
+    manifest = read_manifest(bundle, verify_hashes=False)
+    manifest.preprocessing = dataclasses.replace(manifest.preprocessing, no_face="absent")
+    write_manifest(bundle, manifest)
+    p = Pipeline(bundle)
     assert p.manifest.preprocessing.face_crop
     yield p
     p.close()
@@ -43,6 +55,7 @@ def test_unseen_face_zeroes_only_windows_without_any_face():
     from runtime.encode import unseen_face
 
     face = np.ones((4, 3), np.float32)
+    np.testing.assert_array_equal(unseen_face(face, [False] * 4, "frame"), face)  # a bundle trained on full frames
     assert not unseen_face(face, [False] * 4).any()
     assert not unseen_face(face, []).any()
     np.testing.assert_array_equal(unseen_face(face, [False, True, False, False]), face)
