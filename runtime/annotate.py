@@ -19,6 +19,7 @@ from runtime.errors import EdgeError
 from runtime.overlay import FaceBoxes, draw
 from runtime.atomic import atomic_file
 from runtime.redact import redact
+from runtime.resample import Resampler
 from runtime.sources import bounded_size, file_options
 
 CLOCK = Fraction(1, 90000)
@@ -103,7 +104,9 @@ class Annotator:
         self._faces = FaceBoxes()
         self._lock = threading.Lock()
         self._last_pts = -1
-        self._resampler, self._audio_format, self._audio_t = None, None, None
+        # the encoder's sample format at the input's first rate and layout, whatever the input changes to
+        self._resampler = Resampler("fltp", self.audio_layout, self.audio_rate) if self.audio is not None else None
+        self._audio_t = None
         self.frames = 0
         self.closed = False
 
@@ -154,10 +157,6 @@ class Annotator:
         with self._lock:
             if self.closed or self.error or self.audio is None:
                 return
-            key = (frame.format.name, frame.layout.name, frame.sample_rate)
-            if key != self._audio_format:  # the encoder's sample format at the input's first rate and layout
-                self._resampler, self._audio_format = av.AudioResampler(
-                    format="fltp", layout=self.audio_layout, rate=self.audio_rate), key
             if self._audio_t is None or abs(t - self._audio_t) > 0.25:  # in step with the video's clock
                 self._audio_t = max(t, 0.0)
             try:

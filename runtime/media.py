@@ -15,6 +15,7 @@ import numpy as np
 
 from runtime.errors import EdgeError
 from runtime.preprocess import clip_audio_spans, frame_indices
+from runtime.resample import Resampler
 from runtime.sources import MAX_SIDE, file_options
 
 
@@ -127,7 +128,7 @@ def read_audio(path: str | os.PathLike, sample_rate: int = 16000, duration_s: fl
         if not container.streams.audio:
             return np.zeros(0, np.float32), False
         stream = container.streams.audio[0]
-        resampler = av.AudioResampler(format="fltp", layout=stream.layout.name, rate=sample_rate)
+        resampler = Resampler("fltp", None, sample_rate)  # follows a layout or rate change mid-file
         total = int(round(duration_s * sample_rate)) if duration_s is not None else None
         keep = None
         if spans is not None and total and total > LONG_AUDIO_S * sample_rate:
@@ -150,14 +151,10 @@ def read_audio(path: str | os.PathLike, sample_rate: int = 16000, duration_s: fl
                         waveform[lo:hi] = mono[lo - position:hi - position]
             position += mono.size
 
-        audio_format = (stream.format.name if stream.format else None, stream.layout.name, stream.rate)
         for frame in container.decode(stream):
-            key = (frame.format.name, frame.layout.name, frame.sample_rate)
-            if key != audio_format:  # the layout or rate changes mid-file: a resampler for the new one
-                resampler, audio_format = av.AudioResampler(format="fltp", layout=frame.layout.name, rate=sample_rate), key
             for out in resampler.resample(frame):
                 store(out)
-        for out in resampler.resample(None):
+        for out in resampler.flush():
             store(out)
     if waveform is not None:  # a track that ends early stays as long as stated: the clip ranges hold, the end is silence
         return waveform if position else np.zeros(0, np.float32), True

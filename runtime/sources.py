@@ -23,6 +23,7 @@ import numpy as np
 
 from runtime.errors import EdgeError
 from runtime.redact import redact
+from runtime.resample import Resampler
 
 LIVE_SCHEMES = ("rtsp://", "rtsps://", "udp://", "rtp://", "srt://", "tcp://", "http://", "https://", "rtmp://")
 MAX_SIDE = 1280  # frames are reduced to this long side in the reader, before they queue
@@ -219,7 +220,7 @@ class Reader(threading.Thread):
             streams.append(audio)
         if not streams:
             return offset
-        resampler, audio_format, audio_t = None, None, None
+        resampler, audio_t = Resampler("fltp", None, self.sample_rate), None
         shift: dict[int, float] = {}  # per stream: added to its raw time → seconds since this pass began
         prev: dict[int, float] = {}  # per stream: its last time on the timeline
         jumps: dict[int, int] = {}
@@ -251,11 +252,7 @@ class Reader(threading.Thread):
                         self.on_frame(t, _bounded(frame))
                         last = max(last, t + frame_dur)
                     else:
-                        key = (frame.format.name, frame.layout.name, frame.sample_rate)
-                        if key != audio_format:  # a layout / rate change mid-stream (broadcast TS): a new resampler
-                            self.stats.format_changes += audio_format is not None
-                            resampler, audio_format = av.AudioResampler(format="fltp", layout=frame.layout.name,
-                                                                        rate=self.sample_rate), key
+                        self.stats.format_changes += resampler.follow(frame)  # a layout / rate change (broadcast TS)
                         if self.on_raw_audio is not None:
                             self.on_raw_audio(t, frame)
                         if audio_t is None or abs(t - audio_t) > 0.25:  # the first audio, or a real gap
