@@ -22,7 +22,6 @@ Then, on the features the device computes:
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path

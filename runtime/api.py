@@ -17,12 +17,13 @@ import os
 import queue
 import sys
 import threading
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from runtime.answer import fit_subtitle
 from runtime.pipeline import Pipeline, RuntimeOptions
 from runtime.prompt import MAX_SUBTITLE_CHARS, sanitize_subtitle
+from runtime.stream.records import WindowAnswer
 from runtime.signals import DEFAULT_HOLD, DEFAULT_SMOOTH_S, EventLines, Signals
 from runtime.task import get_task
 
@@ -59,37 +60,6 @@ def answer_clip(path: str | os.PathLike, subtitle: str = "", bundle: str | os.Pa
         if key not in _pipelines:
             _pipelines[key] = open_bundle(bundle)
         return _pipelines[key].answer_file(path, subtitle, get_task(task, max_new_tokens), face_crop)
-
-
-@dataclass
-class WindowAnswer:
-    """One window's answer: the fields of a JSON line of `python -m runtime.stream`."""
-
-    window: int
-    start: float
-    end: float
-    partial: bool = False
-    labels: list[str] = field(default_factory=list)
-    sentiment: str = "neutral"
-    text: str = ""
-    face: bool | None = None
-    video: bool = True
-    audio: bool = True
-    speech: bool | None = None
-    subtitle: str = ""
-    dropped: int = 0
-    tokens: int = 0
-    timings_ms: dict = field(default_factory=dict)
-    error: str | None = None
-    skipped: str | None = None
-    affect: dict | None = None  # valence, arousal, smoothed, held emotion and sentiment: runtime/signals.py
-    events: list = field(default_factory=list)  # the change events this window caused
-    people: list = field(default_factory=list)  # everyone answered, largest face first (runtime/stream/records.py)
-
-    @classmethod
-    def from_record(cls, record: dict) -> "WindowAnswer":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in record.items() if k in known})
 
 
 class _Queue:

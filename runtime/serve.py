@@ -532,7 +532,7 @@ class Dashboard:
         return response
 
     def _app(self):
-        from flask import Flask, Response, request
+        from flask import Flask, Response
 
         app = Flask("affectgpt-dashboard")
 

@@ -29,7 +29,7 @@ from runtime.profile import Profile
 from runtime.prompt import sanitize_subtitle
 from runtime.sentiment import sentiment
 from runtime.sources import Reader, SourceError, SourceSpec
-from runtime.stream.records import Person, RecordWriter
+from runtime.stream.records import Person, RecordWriter, WindowAnswer
 from runtime.task import TASKS, Task
 from runtime.timing import Stopwatch
 from runtime.windows import Window, Windower
@@ -346,18 +346,10 @@ class Stream:
 
     def _record(self, w: Window, text="", labels=(), face=None, timings=None, tokens=0, error=None,
                 speech=None, subtitle=None, skipped=None, people=None) -> dict:
-        record = {"window": w.index, "start": round(w.start, 3), "end": round(w.end, 3), "partial": w.partial,
-                  "labels": list(labels), "sentiment": sentiment(list(labels)), "text": text, "face": face,
-                  "video": w.has_video, "audio": w.has_audio,
-                  "speech": speech, "subtitle": self.subtitle if subtitle is None else subtitle,
-                  "dropped": self.counts["dropped"], "tokens": tokens,
-                  "timings_ms": {k: round(v, 3) for k, v in (timings or {}).items()},
-                  "people": people or []}
-        if error:
-            record["error"] = error
-        if skipped:
-            record["skipped"] = skipped
-        return record
+        return WindowAnswer(
+            w.index, round(w.start, 3), round(w.end, 3), w.partial, list(labels), sentiment(list(labels)), text, face,
+            w.has_video, w.has_audio, speech, self.subtitle if subtitle is None else subtitle, self.counts["dropped"],
+            tokens, {k: round(v, 3) for k, v in (timings or {}).items()}, people or [], error, skipped).to_record()
 
     # --- running ------------------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ import queue
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 _END = object()
 STOPPING_WAIT_S = 2.0
@@ -38,6 +38,46 @@ class Person:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass
+class WindowAnswer:
+    """One window's answer: the record the stream writes as a JSON line, and what the Python API yields."""
+
+    window: int
+    start: float  # seconds since the stream began
+    end: float
+    partial: bool = False
+    labels: list[str] = field(default_factory=list)
+    sentiment: str = "neutral"
+    text: str = ""
+    face: bool | None = None
+    video: bool = True
+    audio: bool = True
+    speech: bool | None = None
+    subtitle: str = ""
+    dropped: int = 0
+    tokens: int = 0
+    timings_ms: dict = field(default_factory=dict)
+    people: list = field(default_factory=list)  # Person fields, largest face first
+    error: str | None = None
+    skipped: str | None = None
+    affect: dict | None = None  # valence, arousal, smoothed, held emotion and sentiment: runtime/signals.py
+    events: list = field(default_factory=list)  # the change events this window caused
+
+    OPTIONAL = ("error", "skipped", "affect", "events")  # in a record only when they say something
+
+    def to_record(self) -> dict:
+        record = asdict(self)
+        for key in self.OPTIONAL:
+            if not record[key]:
+                del record[key]
+        return record
+
+    @classmethod
+    def from_record(cls, record: dict) -> "WindowAnswer":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in record.items() if k in known})
 
 
 class RecordWriter:

@@ -8,7 +8,7 @@ import pytest
 from runtime.api import SourceOptions, Stream
 from runtime.pipeline import RuntimeOptions
 from runtime.stream import StreamOptions
-from runtime.stream.__main__ import CLI_ONLY, api_keywords, parse_args
+from runtime.stream.__main__ import api_keywords, parse_args
 
 ARGV = ["--camera", "0", "--width", "640", "--height", "480", "--fps", "15", "--mic", "default", "--reconnect",
         "--window", "3", "--hop", "1", "--stall", "5", "--stage-timeout", "90", "--queue", "3", "--ctx", "1024",

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from runtime.api import SourceOptions, Stream as ApiStream
-from runtime.outputs import JsonLines
 from runtime.pipeline import Pipeline
 from runtime.sources import generic
 from runtime.stream import Stream, StreamOptions
@@ -178,7 +177,7 @@ def test_the_api_never_blocks_on_records_nobody_reads(monkeypatch, pipeline, cli
 
 
 def test_stop_ends_a_stream_nobody_iterates(pipeline):
-    stream = ApiStream(input=f"testsrc=size=96x72:rate=10", format="lavfi", realtime=True, pipeline=pipeline,
+    stream = ApiStream(input="testsrc=size=96x72:rate=10", format="lavfi", realtime=True, pipeline=pipeline,
                        warmup=False)
     stream.start()
     time.sleep(1.0)

@@ -5,7 +5,6 @@ the output."""
 import csv
 import importlib.util
 import json
-import os
 import shutil
 import signal
 import subprocess
