@@ -29,6 +29,7 @@ from runtime.profile import Profile
 from runtime.prompt import sanitize_subtitle
 from runtime.sentiment import sentiment
 from runtime.sources import Reader, SourceError, SourceSpec
+from runtime.stream.observers import Observers
 from runtime.stream.records import Person, RecordWriter, WindowAnswer
 from runtime.task import TASKS, Task
 from runtime.timing import Stopwatch
@@ -101,8 +102,7 @@ class Stream:
         self.max_people, self.people, self.multi_llm = self._open_people(options.max_people)
         self._audio, self._faces = None, None  # the last encoded window's audio features and face flags
         self.profile = Profile()
-        self.observers: list = []  # e.g. the dashboard, the annotated copy: see `observe`
-        self._faulty: list = []
+        self.observers = Observers()  # e.g. the dashboard, the annotated copy: see `observe`
         self.records = RecordWriter(writer, on_closed=self.stop.set, observers=self.observers)
         self.counts = {"windows": 0, "answered": 0, "dropped": 0, "failed": 0, "silent": 0,
                        "without_audio": 0, "without_video": 0}
@@ -169,24 +169,13 @@ class Stream:
         keep them short), `record(dict)` and `summary(dict)` (the writer thread, in output order)."""
         self.observers.append(observer)
 
-    def _tell(self, method: str, *args) -> None:
-        """Hand something to the observers that want it; an observer's fault is reported once, never fatal."""
-        for observer in self.observers:
-            if hasattr(observer, method):
-                try:
-                    getattr(observer, method)(*args)
-                except Exception as err:  # noqa: BLE001
-                    if observer not in self._faulty:
-                        self._faulty.append(observer)
-                        print(f"warning: {type(observer).__name__} failed: {type(err).__name__}: {err}", file=sys.stderr)
-
     def _on_frame(self, t: float, frame) -> None:
-        self._tell("frame", t, frame)  # before the windower shares the frame with the encoder thread
+        self.observers.tell("frame", t, frame)  # before the windower shares the frame with the encoder thread
         with self._lock:
             self._emit(self.windower.add_frame(t, frame))
 
     def _on_raw_audio(self, t: float, frame) -> None:
-        self._tell("raw_audio", t, frame)
+        self.observers.tell("raw_audio", t, frame)
 
     def _on_audio(self, t: float, samples: np.ndarray) -> None:
         with self._lock:

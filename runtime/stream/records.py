@@ -19,6 +19,8 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
 
+from runtime.stream.observers import Observers
+
 _END = object()
 STOPPING_WAIT_S = 2.0
 
@@ -86,7 +88,7 @@ class RecordWriter:
     def __init__(self, writer, on_closed=None, observers: list | None = None):
         self.writer = writer
         self.on_closed = on_closed
-        self.observers = observers if observers is not None else []  # also told each record, in order
+        self.observers = observers if observers is not None else Observers()  # told each record, in order
         self.closed = False  # the output's reader has gone
         self._queue: queue.Queue = queue.Queue(maxsize=self.QUEUE_SIZE)
         self.stopping = threading.Event()  # the stream is ending: records no longer wait long for a slow reader
@@ -137,12 +139,7 @@ class RecordWriter:
             if self.closed:
                 continue
             kind, record = item
-            for observer in self.observers:
-                if hasattr(observer, kind if kind == "summary" else "record"):
-                    try:
-                        getattr(observer, kind if kind == "summary" else "record")(record)
-                    except Exception:  # noqa: BLE001 — an observer's fault never costs the output
-                        pass
+            self.observers.tell("summary" if kind == "summary" else "record", record)
             try:
                 (self.writer.window if kind == "window" else self.writer.summary)(record)
             except (OSError, ValueError) as err:  # EPIPE; ValueError: the stream was closed under us
