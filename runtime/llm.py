@@ -4,7 +4,8 @@ and embedding rows — in order, answering greedily.
 This is the one embedding boundary of the system, as llama.cpp's mtmd draws it: everything before it produces rows of
 the LLM's width, everything after it is ordinary decoding. The stage knows nothing about video or audio. Its parts:
 runtime/vocab.py (text ↔ ids), runtime/token_table.py (ids → input rows, read through runtime/gguf_header.py),
-runtime/sampler.py (the greedy, grammar-constrained choice); runtime/prompt.py builds the chunks.
+runtime/llama_batch.py (chunks packed into llama_batch structs and decoded), runtime/sampler.py (the greedy,
+grammar-constrained choice); runtime/prompt.py builds the chunks.
 """
 
 from __future__ import annotations
@@ -12,17 +13,16 @@ from __future__ import annotations
 import ctypes
 import os
 import threading
-from typing import Sequence, Union
+from typing import Sequence
 
 import llama_cpp
 import numpy as np
 
 from runtime.gguf_header import find_tensor
+from runtime.llama_batch import BatchDecoder, Chunk
 from runtime.token_table import TokenTable
 from runtime.vocab import LLMError, TextCodec, init_backend, quiet_llama_logs
 from runtime.vocab import discard_log  # noqa: F401 — the stream CLI imports it from here
-
-Chunk = Union[Sequence[int], np.ndarray]  # token ids, or [n, n_embd] float32 rows
 
 
 class LLM(TextCodec):
@@ -76,9 +76,8 @@ class LLM(TextCodec):
 
     def _batches(self, n_seq: int) -> None:
         self.n_ctx = llama_cpp.llama_n_ctx(self.ctx)
-        self._tokens = llama_cpp.llama_batch_init(self.n_batch, 0, n_seq)
-        self._embeds = llama_cpp.llama_batch_init(self.n_batch, self.n_embd, n_seq)
-        self._pos = [0] * n_seq  # next position of each sequence
+        self._decoder = BatchDecoder(self.ctx, self.n_ctx, self.n_batch, self.n_embd, self.n_vocab, n_seq)
+        self._pos = self._decoder.pos  # the same list: decoding advances it, reset and truncate rewind it
         self._prefix: list[list[int] | None] = [None] * n_seq  # the token chunk kept in KV at each sequence's start
 
     def fork(self, n_seq: int) -> "LLM":
@@ -119,10 +118,9 @@ class LLM(TextCodec):
             for fork in getattr(self, "_forks", []):
                 fork.close()
             if getattr(self, "ctx", None):
-                if hasattr(self, "_tokens"):
-                    llama_cpp.llama_batch_free(self._tokens)
-                    llama_cpp.llama_batch_free(self._embeds)
-                    del self._tokens, self._embeds
+                if hasattr(self, "_decoder"):
+                    self._decoder.free()
+                    del self._decoder
                 llama_cpp.llama_free(self.ctx)
                 self.ctx = None
             if getattr(self, "adapter", None):
@@ -158,7 +156,7 @@ class LLM(TextCodec):
         past it). → float32 logits [n_logits, n_vocab] of the last n_logits positions (None: every position; 0: none,
         and the output layer does not run)."""
         with self.lock:
-            return self._eval(chunks, seq_id, n_logits)
+            return self._decoder.eval(chunks, seq_id, n_logits)
 
     def feed(self, chunks: Sequence[Chunk], all_logits: bool = False) -> np.ndarray:
         """eval_chunks in the form export's parity check calls it: logits [n_vocab] of the last position, or
@@ -186,7 +184,7 @@ class LLM(TextCodec):
             else:
                 self._reset(0)
                 if tokens:
-                    self._eval([tokens], 0, 0)
+                    self._decoder.eval([tokens], 0, 0)
                 self._prefix[0] = tokens
             memory = llama_cpp.llama_get_memory(self.ctx)
             for seq in range(1, n_seqs):
@@ -200,7 +198,7 @@ class LLM(TextCodec):
         n_batch; a part is never split across two). Chunks are all token ids or all [n, n_embd] rows.
         → logits [len(parts), n_vocab] of each part's last position (logits=False: [0, n_vocab], no output layer)."""
         with self.lock:
-            return self._eval_batch(parts, logits)
+            return self._decoder.eval_parts(parts, logits)
 
     # --- under the lock --------------------------------------------------------------------------------------
 
@@ -219,109 +217,6 @@ class LLM(TextCodec):
         if self._prefix[seq_id] is not None and pos < len(self._prefix[seq_id]):
             self._prefix[seq_id] = None
 
-    def _eval(self, chunks: Sequence[Chunk], seq_id: int, n_logits: int | None) -> np.ndarray:
-        chunks = [c for c in chunks if len(c)]
-        if not chunks:
-            raise LLMError("nothing to decode")
-        if not 0 <= seq_id < self.n_seq:
-            raise LLMError(f"sequence {seq_id} outside this context's {self.n_seq}")
-        for chunk in chunks:
-            if isinstance(chunk, np.ndarray) and (chunk.ndim != 2 or chunk.shape[1] != self.n_embd):
-                raise LLMError(f"embedding rows of shape {list(chunk.shape)} do not fit the LLM width {self.n_embd}")
-        total = sum(len(c) for c in chunks)
-        wanted = total if n_logits is None else n_logits
-        if not 0 <= wanted <= total:
-            raise LLMError(f"logits of {wanted} positions asked of {total}")
-        if self._pos[seq_id] + total > self.n_ctx:
-            raise LLMError(f"prompt of {total} positions does not fit the context ({self.n_ctx - self._pos[seq_id]} left)")
-        rows, done = [], 0
-        for chunk in chunks:
-            for start in range(0, len(chunk), self.n_batch):
-                end = min(start + self.n_batch, len(chunk))
-                first = max(total - wanted - done, 0)  # the first position of this call whose logits are kept
-                self._decode(chunk, start, end, seq_id, first)
-                rows.extend(self._logits(i) for i in range(first, end - start))
-                done += end - start
-        return np.stack(rows) if rows else np.zeros((0, self.n_vocab), np.float32)
-
-    def _decode(self, chunk: Chunk, start: int, end: int, seq_id: int, logits_from: int) -> None:
-        """One llama_decode of chunk[start:end] at the sequence's next positions; logits from call index logits_from."""
-        is_embd = isinstance(chunk, np.ndarray)
-        batch = self._embeds if is_embd else self._tokens
-        n = end - start
-        batch.n_tokens = n
-        if is_embd:
-            rows = np.ascontiguousarray(chunk[start:end], dtype=np.float32)
-            ctypes.memmove(batch.embd, rows.ctypes.data, rows.nbytes)
-        pos = self._pos[seq_id]
-        for i in range(n):
-            if not is_embd:
-                batch.token[i] = int(chunk[start + i])
-            batch.pos[i] = pos + i
-            batch.n_seq_id[i] = 1
-            batch.seq_id[i][0] = seq_id
-            batch.logits[i] = i >= logits_from
-        rc = llama_cpp.llama_decode(self.ctx, batch)
-        if rc != 0:
-            raise LLMError(f"llama_decode failed with code {rc} at position {pos}")
-        self._pos[seq_id] += n
-
-    def _eval_batch(self, parts: Sequence[tuple[int, Chunk]], logits: bool) -> np.ndarray:
-        parts = [(int(seq), c) for seq, c in parts if len(c)]
-        if not parts:
-            raise LLMError("nothing to decode")
-        is_embd = isinstance(parts[0][1], np.ndarray)
-        for seq, chunk in parts:
-            if isinstance(chunk, np.ndarray) != is_embd:
-                raise LLMError("one batch takes token ids or embedding rows, not both")
-            if not 0 <= seq < self.n_seq:
-                raise LLMError(f"sequence {seq} outside this context's {self.n_seq}")
-            if len(chunk) > self.n_batch:
-                raise LLMError(f"a part of {len(chunk)} positions exceeds the batch of {self.n_batch}")
-            if is_embd and (chunk.ndim != 2 or chunk.shape[1] != self.n_embd):
-                raise LLMError(f"embedding rows of shape {list(chunk.shape)} do not fit the LLM width {self.n_embd}")
-            if self._pos[seq] + len(chunk) > self.n_ctx:
-                raise LLMError(f"sequence {seq} does not fit the context")
-        rows: list[np.ndarray] = []
-        group: list[tuple[int, Chunk]] = []
-        for part in parts + [None]:
-            if part is None or (group and sum(len(c) for _, c in group) + len(part[1]) > self.n_batch):
-                rows.extend(self._decode_parts(group, is_embd, logits))
-                group = []
-            if part is not None:
-                group.append(part)
-        return np.stack(rows) if rows else np.zeros((0, self.n_vocab), np.float32)
-
-    def _decode_parts(self, group: list[tuple[int, Chunk]], is_embd: bool, logits: bool) -> list[np.ndarray]:
-        batch = self._embeds if is_embd else self._tokens
-        i, ends = 0, []
-        for seq, chunk in group:
-            n = len(chunk)
-            if is_embd:
-                rows = np.ascontiguousarray(chunk, dtype=np.float32)
-                ctypes.memmove(ctypes.addressof(batch.embd.contents) + i * self.n_embd * 4, rows.ctypes.data,
-                               rows.nbytes)
-            for j in range(n):
-                if not is_embd:
-                    batch.token[i + j] = int(chunk[j])
-                batch.pos[i + j] = self._pos[seq] + j
-                batch.n_seq_id[i + j] = 1
-                batch.seq_id[i + j][0] = seq
-                batch.logits[i + j] = logits and j == n - 1
-            i += n
-            ends.append(i - 1)
-        batch.n_tokens = i
-        rc = llama_cpp.llama_decode(self.ctx, batch)
-        if rc != 0:
-            raise LLMError(f"llama_decode failed with code {rc} on a batch of {len(group)} sequences")
-        for seq, chunk in group:
-            self._pos[seq] += len(chunk)
-        return [self._logits(e) for e in ends] if logits else []
-
-    def _logits(self, i: int) -> np.ndarray:
-        ptr = llama_cpp.llama_get_logits_ith(self.ctx, i)
-        return np.ctypeslib.as_array(ptr, shape=(self.n_vocab,)).copy()
-
     def _prefill(self, chunks: Sequence[Chunk], seq_id: int, n_logits: int, keep_prefix: bool) -> np.ndarray:
         chunks = [c for c in chunks if len(c)]
         rest = self._reuse_prefix(chunks, seq_id) if keep_prefix else chunks
@@ -332,7 +227,7 @@ class LLM(TextCodec):
             rest = chunks
         if self.table is not None and len(rest) > 1:
             rest = [self.table.join(rest)]
-        return self._eval(rest, seq_id, n_logits)
+        return self._decoder.eval(rest, seq_id, n_logits)
 
     def _reuse_prefix(self, chunks: list, seq_id: int) -> list:
         """Keep the KV state of the first chunk when it is the same token list as last time."""
@@ -342,7 +237,7 @@ class LLM(TextCodec):
             return chunks[1:]
         self._reset(seq_id)
         if first is not None and len(chunks) > 1:
-            self._eval([first], seq_id, 0)
+            self._decoder.eval([first], seq_id, 0)
             self._prefix[seq_id] = first
             return chunks[1:]
         return chunks
