@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.report import cpu_name, write_report
+from runtime.errors import run_cli
 
 DEMO = Path(__file__).resolve().parents[1] / "runtime" / "demo"
 
@@ -102,4 +103,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

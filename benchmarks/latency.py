@@ -32,7 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.metrics import cosine
 from benchmarks.report import cpu_id, cpu_name, write_report
+from runtime.errors import run_cli
 
 STAGES = ("decode", "face", "preprocess", "vision", "audio", "fusion", "llm_prefill", "llm_prefill_warm", "llm_decode_per_token", "end_to_end")
 
@@ -276,11 +278,6 @@ def gemm_peaks(threads: int, repeats: int = 5) -> dict:
     return out
 
 
-def cosine(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a.reshape(len(a), -1).astype(np.float64), b.reshape(len(b), -1).astype(np.float64)
-    return float(((a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1) + 1e-12)).mean())
-
-
 def machine() -> dict:
     from quant.cpu import cpu as cpu_info
 
@@ -467,4 +464,4 @@ def encoder_ladder(results: dict, features: dict, encoders: list[str], peaks: di
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

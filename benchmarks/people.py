@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.report import cpu_name, write_report
+from runtime.errors import run_cli
 
 PHOTOS = Path(__file__).parent / "data" / "photos"
 HELD_OUT = "sample5.jpg"
@@ -225,4 +227,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main))

@@ -30,6 +30,7 @@ import av
 import numpy as np
 
 from benchmarks.report import cpu_name, write_report
+from runtime.errors import run_cli
 
 SAMPLES = Path(__file__).resolve().parents[1] / "runtime" / "demo" / "samples"
 SETTINGS = (  # (name, window s, hop s, smooth s, hold windows)
@@ -155,4 +156,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

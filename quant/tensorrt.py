@@ -23,7 +23,16 @@ from pathlib import Path
 
 from quant.errors import QuantError
 from runtime.atomic import atomic_file, write_text
-from runtime.manifest import AUDIO, ENCODER_ROLES, ENGINES_LIST, FUSION, VISION, read_manifest, sha256_file
+from runtime.errors import run_cli
+from runtime.manifest import (
+    AUDIO,
+    ENCODER_ROLES,
+    ENGINES_LIST,
+    FUSION,
+    VISION,
+    read_manifest,
+    sha256_file,
+)
 
 # Optimisation profiles: (min, opt, max) of the leading axis of each graph's inputs.
 PROFILES = {VISION: (1, 8, 32), AUDIO: (1, 8, 16), FUSION: (1, 1, 4)}
@@ -172,4 +181,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))
