@@ -83,10 +83,12 @@ def test_the_last_live_window_is_answered_when_the_stream_is_stopped(pipeline):
     stream = Stream(pipeline, [_testsrc(60, realtime=True)], StreamOptions(window_s=1.0, hop_s=0.25, warmup=False), out)
     threading.Timer(3.0, stream.stop.set).start()
     summary = stream.run()
+    stream.records.close()  # the writer thread has written every record
     answered = [r["window"] for r in out.records if "error" not in r]
+    errors = [(r["window"], r["error"]) for r in out.records if "error" in r]
     assert summary["dropped"] > 0, "the LLM was slower than the input: windows must have been dropped"
     assert summary["windows"] == summary["answered"] + summary["dropped"] + summary["failed"]
-    assert answered and answered[-1] == summary["windows"] - 1, "the last window was lost"
+    assert answered and answered[-1] == summary["windows"] - 1, f"the last window was lost ({errors=})"
 
 
 def test_a_reader_that_stops_reading_never_blocks_a_stop(monkeypatch):
@@ -149,6 +151,7 @@ def test_an_audio_fifo_that_stops_and_comes_back_is_heard_again(pipeline, tmp_pa
                     StreamOptions(window_s=1.0, hop_s=0.5, warmup=False, stall_s=30), out)
     threading.Timer(7.0, stream.stop.set).start()
     summary = stream.run()
+    stream.records.close()
     stop.set()
     assert summary["reconnects"] >= 1
     late = [r for r in out.records if r["start"] >= 3.5]

@@ -76,31 +76,19 @@ def test_subtitles_from_the_audio(bundle_f16, speech_clip):
     assert len(heard & {"really", "cannot", "believe", "did", "this", "again"}) >= 3, subtitle
 
 
-def _speech_args(**kw):
-    from types import SimpleNamespace
-
-    return SimpleNamespace(**{"asr": None, "mic": None, "subtitle": "", "vad": None, **kw})
-
-
 def test_a_microphone_turns_live_subtitles_on_gated_by_voice_activity(monkeypatch, capsys):
     import runtime.speech as speech
-    from runtime.stream.__main__ import choose_speech
+    from runtime.api import speech_choice
 
     monkeypatch.setattr(speech, "missing_speech_packages", lambda: {})
-    args = _speech_args(mic="default")
-    choose_speech(args)
-    assert args.asr is True and args.vad == "mark"
-    for given in (_speech_args(mic="default", subtitle="hello"), _speech_args(), _speech_args(mic="default", asr=False)):
-        choose_speech(given)
-        assert not given.asr and given.vad == "off"
+    assert speech_choice(None, None, "default", "") == ("mark", True)
+    for vad, asr, mic, subtitle in ((None, None, "default", "hello"), (None, None, None, ""), (None, False, "default", "")):
+        assert speech_choice(vad, asr, mic, subtitle) == ("off", False)
     for vad in ("skip", "off"):
-        explicit = _speech_args(mic="default", vad=vad)
-        choose_speech(explicit)
-        assert explicit.asr and explicit.vad == vad  # an explicit VAD choice is kept
+        assert speech_choice(vad, None, "default", "") == (vad, True)  # an explicit VAD choice is kept
     monkeypatch.setattr(speech, "missing_speech_packages", lambda: {"asr": "pip install x", "vad": "pip install y"})
-    args = _speech_args(mic="default")
-    choose_speech(args)
-    assert args.asr is False and "no live subtitles (pip install x)" in capsys.readouterr().err
+    assert speech_choice(None, None, "default", "") == ("off", False)
+    assert "no live subtitles (pip install x)" in capsys.readouterr().err
 
 
 def test_voice_activity_hears_audio_at_the_bundle_rate():
