@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import signal
 import socket
 import subprocess
@@ -28,7 +27,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from benchmarks.report import write_report
+from benchmarks.report import cpu_name, write_report
 from runtime.errors import run_cli
 from train.synth import write_media as write_av
 
@@ -286,7 +285,7 @@ p.Pipeline.answer = answer
 SLOW_ANSWER = """
 import time, runtime.pipeline as p
 _answer = p.Pipeline.answer
-p.Pipeline.answer = lambda self, *a, **k: (time.sleep(1.5), _answer(self, *a, **k))[1]
+p.Pipeline.answer = lambda self, *a, **k: (time.sleep(2.5), _answer(self, *a, **k))[1]
 """
 BIG_RECORDS = """
 import runtime.outputs as o, runtime.stream.records as r
@@ -303,7 +302,7 @@ def _hung_stage(work: Path):
 
 def _last_window(work: Path):
     return (["--input", "testsrc=size=160x120:rate=15", "--format", "lavfi", "--realtime", "--hop", "1"],
-            {"inject": SLOW_ANSWER, "signal_after": (6, signal.SIGINT)})
+            {"inject": SLOW_ANSWER, "signal_after": (5, signal.SIGINT)})
 
 
 def _last_window_answered(records, stderr, extra):
@@ -338,14 +337,17 @@ def _mic_unplugged(work: Path):
 
     def speak():
         tone = (_tone(0.1)[0] * 32767 * 0.5).astype("<i2").tobytes()
-        for _ in range(2):
-            with open(fifo, "wb") as f:
-                f.write(streaming_wav_header(16000))  # as `arecord -t wav` starts each recording
-                for _ in range(60):
-                    f.write(tone)
-                    f.flush()
-                    time.sleep(0.1)
-            time.sleep(2.0)
+        try:
+            for _ in range(2):
+                with open(fifo, "wb") as f:
+                    f.write(streaming_wav_header(16000))  # as `arecord -t wav` starts each recording
+                    for _ in range(60):
+                        f.write(tone)
+                        f.flush()
+                        time.sleep(0.1)
+                time.sleep(2.0)
+        except BrokenPipeError:  # the stream has ended
+            pass
 
     def feeder():
         thread = threading.Thread(target=speak, daemon=True)
@@ -467,7 +469,7 @@ CASES = [
          _udp(6.0, False, True), exit=(130,), answered=(1, 3), timeout=90),
     Case("stage-hangs", "the LLM stage hangs on a window (--stage-timeout 3)", _hung_stage, exit=(1,), answered=(1, 10),
          stderr_has=("made no progress",), timeout=90, fast=True),
-    Case("last-window-sigint-slow-llm", "Ctrl-C behind a slow LLM (1.5 s an answer, a window a second)", _last_window,
+    Case("last-window-sigint-slow-llm", "Ctrl-C behind a slow LLM (2.5 s an answer, a window a second)", _last_window,
          exit=(130,), answered=(2, 10_000), timeout=90, check=_last_window_answered),
     Case("stdout-stalled-sigterm", "a reader of stdout that stops reading but keeps the pipe open, then SIGTERM",
          _stalled_reader, exit=(130,), answered=(0, 10_000), timeout=60),
@@ -602,7 +604,7 @@ def _peak_rss_kb(pid: int) -> int:
 
 
 def table(results: list[Result]) -> str:
-    lines = [f"# Fault matrix — {platform.processor() or platform.machine()}, {os.cpu_count()} cores, default bundle, "
+    lines = [f"# Fault matrix — {cpu_name()}, {os.cpu_count()} cores, default bundle, "
              f"RSS bound {RSS_BOUND_MB} MB", "",
              "| fault | outcome | exit | windows answered | seconds | peak RSS MB | stderr's last line |",
              "|---|---|---|---|---|---|---|"]
