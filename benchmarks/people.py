@@ -63,10 +63,10 @@ def score(boxes, centres) -> tuple[int, int]:
 
 
 def recall() -> list[dict]:
-    from runtime.face import FaceDetector
+    from runtime.face import HaarCascade
     from runtime.face_detector import BlazeFace
 
-    haar, blaze = FaceDetector(), BlazeFace()
+    haar, blaze = HaarCascade(), BlazeFace()
     rows = []
     for name, centres in FACES.items():
         rgb = photo(name)

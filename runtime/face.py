@@ -1,7 +1,10 @@
-"""Face crop before the vision encoder (the reference encodes face crops): the largest face OpenCV's Haar
-cascade finds, as a square with a margin; the full frame when there is none.
+"""Face crop before the vision encoder (the reference encodes face crops): the largest face the detector finds, as
+a square with a margin; the full frame when there is none.
 
-OpenCV is optional (extra `face`: opencv-python-headless < 5, whose wheels still ship the cascades).
+The detector is BlazeFace (runtime/face_detector.py), on every path that crops a face: the stream, training's
+features, the photo readings. It finds the corpus's drawn faces in every frame where OpenCV's Haar cascade found
+one in nine, so training sees faces cropped as the device crops them; its boxes keep the cascade's geometry.
+`HaarCascade` stays for comparison (benchmarks.people). OpenCV is optional (extra `face`: opencv-python-headless < 5).
 """
 
 from __future__ import annotations
@@ -9,10 +12,48 @@ from __future__ import annotations
 import numpy as np
 
 MARGIN = 0.25  # around the detected box: the cascade box is tight, the reference's aligned crops are not
-DETECT_WIDTH = 320  # detect on a downscaled grey copy; crop from the full frame
+DETECT_WIDTH = 320  # the cascade detects on a downscaled grey copy; crop from the full frame
 
 
-class FaceDetector:
+class LargestFace:
+    """The largest face of `faces()` and its crop."""
+
+    def faces(self, rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
+        raise NotImplementedError
+
+    def largest(self, rgb: np.ndarray) -> tuple[int, int, int, int] | None:
+        """(x, y, w, h) of the largest face in full-frame pixels, or None."""
+        boxes = self.faces(rgb)
+        return boxes[0] if boxes else None
+
+    def crop(self, rgb: np.ndarray) -> tuple[np.ndarray, bool]:
+        """→ (square crop around the largest face, True), or (the full frame, False)."""
+        box = self.largest(rgb)
+        if box is None:
+            return rgb, False
+        return crop_box(rgb, box), True
+
+
+class FaceDetector(LargestFace):
+    """The device's face detector (BlazeFace short-range, tiled)."""
+
+    def __init__(self):
+        try:
+            import cv2  # noqa: F401  (BlazeFace resizes with it)
+        except ImportError:
+            raise ImportError("face crops need OpenCV: pip install 'affectgpt-edge[face]'") from None
+        from runtime.face_detector import BlazeFace
+
+        self.blaze = BlazeFace()
+
+    def faces(self, rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
+        """(x, y, w, h) of every face in full-frame pixels, largest first."""
+        return self.blaze.faces(rgb)
+
+
+class HaarCascade(LargestFace):
+    """OpenCV's frontal-face Haar cascade (the detector before BlazeFace; kept to compare with)."""
+
     def __init__(self):
         try:
             import cv2
@@ -33,18 +74,6 @@ class FaceDetector:
         found = self.cascade.detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5, minSize=(24, 24))
         boxes = [(int(x / scale), int(y / scale), int(fw / scale), int(fh / scale)) for x, y, fw, fh in found]
         return sorted(boxes, key=lambda b: b[2] * b[3], reverse=True)
-
-    def largest(self, rgb: np.ndarray) -> tuple[int, int, int, int] | None:
-        """(x, y, w, h) of the largest face in full-frame pixels, or None."""
-        boxes = self.faces(rgb)
-        return boxes[0] if boxes else None
-
-    def crop(self, rgb: np.ndarray) -> tuple[np.ndarray, bool]:
-        """→ (square crop around the largest face, True), or (the full frame, False)."""
-        box = self.largest(rgb)
-        if box is None:
-            return rgb, False
-        return crop_box(rgb, box), True
 
 
 def crop_box(rgb: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:

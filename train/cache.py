@@ -58,11 +58,13 @@ def build_cache(model, samples, out: str | os.PathLike, progress: bool = True) -
         if path.is_file():
             continue
         try:
-            pixels, clips = load_media(sample, prep)
+            pixels, clips, vision_present = load_media(sample, prep)
         except MediaError:
             skipped.add(sample.name)
             continue
         face, audio = model.features(torch.from_numpy(pixels)[None], torch.from_numpy(clips)[None])
+        if not vision_present:
+            face = torch.zeros_like(face)
         with atomic_file(path) as tmp:
             save_file({"face": face[0].contiguous(), "audio": audio[0].contiguous()}, str(tmp))
     index = {"fingerprint": fingerprint, "complete": True, "skipped": skipped.count, "skipped_names": skipped.names}

@@ -49,6 +49,7 @@ class ModelConfig:
     train_llm: bool = False  # train every LLM weight (a small LLM learnt from scratch) instead of LoRA
     fusion: str = "attention"  # "attention" (the released model) | "qformer" (ablation)
     vision_kind: str = "clip"  # "clip" (CLIP vision tower) | "fer" (the FER2013 expression network at vision_path)
+    vision_output: str = "features"  # fer: "features" (pooled activations + logits) | "probabilities" (its 7 classes)
     llm_base: str | None = None  # a GGUF base model from a package (runtime/base_models.py): LoRA on it, no llm_path
     qformer: dict = field(default_factory=dict)  # QFormerFusion options: width, heads, layers, queries, positions
 
@@ -116,6 +117,7 @@ def gemma_270m(seed: int = 0) -> ModelConfig:
         seed=seed,
         vision_kind="fer",
         vision_path=str(FER_WEIGHTS),
+        vision_output="probabilities",  # what means the same on drawn and real faces
         audio=base.audio,
         llm_base="gemma-3-270m-q4_k_m",
         lora_r=16,
@@ -124,7 +126,7 @@ def gemma_270m(seed: int = 0) -> ModelConfig:
         template=EDGE_TEMPLATE,
         inference_bos=True,
         preprocessing=Preprocessing(image_size=64, image_mean=(0.5, 0.5, 0.5), image_std=(0.5, 0.5, 0.5),
-                                    face_crop=True),
+                                    face_crop=True, no_face="absent"),
     )
 
 

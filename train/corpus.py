@@ -51,7 +51,7 @@ EMOTIONS = {
                   dict(pitch=30, range=0.3, rate=140, loudness=120, tremor=0.0, pauses=1)),
     "neutral": ([], 0, dict(eye_open=1.0), dict(pitch=45, range=0.25, rate=160, loudness=100, tremor=0.0, pauses=0)),
 }
-FACE_CUES = {"smile": ("smiles", "the mouth corners turn down"), "brow_raise": "raises the eyebrows",
+FACE_CUES = {"smile": ("smiles", "turns the mouth corners down"), "brow_raise": "raises the eyebrows",
              "brow_lower": "lowers and draws the brows together", "brow_knit": "knits the inner brows",
              "mouth_open": "opens the mouth", "nod": "nods", "shake": "shakes the head"}
 
@@ -69,6 +69,10 @@ CONTRADICTING_CORES = {
 SPLITS = ("train", "val", "test")
 ABSENT = "absent"  # face_emotion / voice_emotion of a clip with nobody in view and nothing heard
 ABSENT_SHARE, ABSENT_NEUTRAL = 0.10, 1 / 3  # clips with nobody in them; of those, the share with neutral words
+# Rows added after the n planned ones (so those stay exactly what they were, the frozen held-out split included): a
+# person in view who says nothing (a driver, a customer reading a screen), whose face alone tells, and fear, urgency
+# and danger in the words.
+SILENT_SHARE, DANGER_SHARE = 0.10, 0.05
 
 
 @dataclass
@@ -121,7 +125,7 @@ def render(ident: Identity, au: dict, t: float, h: int, w: int, rng: np.random.G
     hair = (head <= 1.15) & (yy < cy - ry * 0.55)
     img[hair] = ident.hair
     img[head <= 1] = ident.skin
-    talk = abs(np.sin(2 * np.pi * 3.1 * t)) * 0.5 + 0.5
+    talk = 0.5 if au.get("silent") else abs(np.sin(2 * np.pi * 3.1 * t)) * 0.5 + 0.5  # a silent mouth does not move
     eye_open = au.get("eye_open", 1.0) * (0.15 if (t * 0.7) % 1 < 0.04 else 1.0)  # blinks
     brow_y = cy - ry * (0.42 + 0.12 * au.get("brow_raise", 0) - 0.08 * au.get("brow_lower", 0))
     for side in (-1, 1):
@@ -203,6 +207,8 @@ def render_clip(out: str | Path, row: dict, ident: Identity, seed: int) -> Path:
     rng = np.random.default_rng(seed)
     nobody = row["face_emotion"] == ABSENT
     face_au = {} if nobody else EMOTIONS[row["face_emotion"]][2]
+    if row.get("silent"):
+        face_au = {**face_au, "silent": 1.0}
     if row["voice_emotion"] == ABSENT:  # a quiet room (the microphone's own noise), or no sound at all: a camera
         # without a microphone gives the encoder zeros, which normalisation leaves zeros while it lifts noise
         level = 0.0 if row.get("room") == "silence" else row.get("room_noise", 0.003)
@@ -217,7 +223,9 @@ def render_clip(out: str | Path, row: dict, ident: Identity, seed: int) -> Path:
         t = i / fps
         ramp = float(np.clip((t - onset * 0.5) / 0.5, 0, 1))  # the expression builds up, then holds
         au = {k: (v if k != "eye_open" else 1 + (v - 1)) * ramp if k != "eye_open" else 1 + (v - 1) * ramp
-              for k, v in face_au.items()}
+              for k, v in face_au.items() if k != "silent"}
+        if row.get("silent"):
+            au["silent"] = 1.0
         frames.append(render_empty(ident, h, w, rng, row.get("blank", False)) if nobody else render(ident, au, t, h, w, rng))
     audio = np.zeros(int(seconds * 16000), np.float32)
     start = int(0.3 * 16000)
@@ -259,10 +267,11 @@ def describe(row: dict) -> str:
     text = {"consistent": "which fits the mood", "neutral": "which says little about the emotion",
             "contradicting": "but the face and voice tell another story",
             "revealing": "which reveals what the face and voice hide",
-            "alone": "which is all there is to go on"}[row["text_kind"]]
+            "alone": "which is all there is to go on", "none": ""}[row["text_kind"]]
     labels = ", ".join(row["labels"]) or "neutral"
-    return (f"{video} {audio} In the text, the subtitle says \"{row['subtitle']}\", {text}. "
-            f"Considering all the clues, the character's emotional state is {labels}.")
+    words = (f"In the text, the subtitle says \"{row['subtitle']}\", {text}." if row["subtitle"]
+             else "There is no subtitle.")
+    return f"{video} {audio} {words} Considering all the clues, the character's emotional state is {labels}."
 
 
 def plan(n: int, seed: int) -> tuple[list[dict], list[Identity]]:
@@ -317,7 +326,40 @@ def plan(n: int, seed: int) -> tuple[list[dict], list[Identity]]:
                "prosody": {} if nobody else EMOTIONS[voice_emotion][3], **room}
         row["description"] = describe(row)
         rows.append(row)
-    return rows, identities
+    return rows + extra_rows(n, seed, identities), identities
+
+
+def extra_rows(n: int, seed: int, identities: list[Identity]) -> list[dict]:
+    """The silent people and the danger sentences, drawn with their own generator after the n planned rows."""
+    rng = np.random.default_rng([seed, 24])
+    names = list(EMOTIONS)
+    rows = []
+    for i in range(int(n * (SILENT_SHARE + DANGER_SHARE))):
+        ident = identities[int(rng.integers(len(identities)))]
+        split = split_of(ident.id)
+        text_rng = random.Random(f"{seed}:x{i}")
+        if i < int(n * SILENT_SHARE):  # silent and still: a face, no voice; the face is what tells
+            emotion = face_emotion = names[int(rng.integers(len(names)))]
+            voice_emotion = ABSENT
+            words = rng.random() < 1 / 3  # mostly no subtitle at all; some typed or read-out neutral text
+            kind, subtitle = ("neutral", sentences.sentence("neutral", split, text_rng)) if words else ("none", "")
+            room = {"room": text_rng.choice(["silence", "noise"]), "room_noise": round(text_rng.uniform(0.001, 0.01), 4),
+                    "silent": True}
+        else:  # danger in the words; the face and voice show the fear, or not yet
+            emotion = "anxious"
+            face_emotion = voice_emotion = "anxious" if rng.random() < 0.5 else "neutral"
+            kind = "consistent" if face_emotion == "anxious" else "revealing"
+            subtitle, room = sentences.sentence("danger", split, text_rng), {}
+        labels, sentiment, _, _ = EMOTIONS[emotion]
+        labels = list(labels[: 1 + int(rng.integers(len(labels)))]) if labels else []
+        row = {"name": f"s{seed}_x{i:05d}", "path": f"s{seed}_x{i:05d}.mp4", "split": split, "identity": ident.id,
+               "emotion": emotion, "face_emotion": face_emotion, "voice_emotion": voice_emotion, "text_kind": kind,
+               "subtitle": subtitle, "labels": labels, "sentiment": sentiment,
+               "expression": EMOTIONS[face_emotion][2],
+               "prosody": {} if voice_emotion == ABSENT else EMOTIONS[voice_emotion][3], **room}
+        row["description"] = describe(row)
+        rows.append(row)
+    return rows
 
 
 def write_corpus(out: str | Path, n: int, seed: int = 0, workers: int | None = None, progress: bool = True) -> Path:

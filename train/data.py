@@ -157,8 +157,10 @@ def target(sample: Sample, label_type: str, rng: random.Random) -> tuple[str, st
     return DESCRIPTION_QUESTION, sample.description.strip()
 
 
-def load_media(sample: Sample, prep: Preprocessing) -> tuple[np.ndarray, np.ndarray]:
-    """→ (pixel values [T, 3, S, S], audio clips [K, samples]) through the runtime's preprocessing."""
+def load_media(sample: Sample, prep: Preprocessing) -> tuple[np.ndarray, np.ndarray, bool]:
+    """→ (pixel values [T, 3, S, S], audio clips [K, samples], vision present) through the runtime's preprocessing.
+    Vision is absent where the device would take it away: the bundle's no-face rule ("absent") and a detector that
+    found a face in none of the frames (runtime.encode.unseen_face); the model then sees zero face features."""
     if sample.media is None:
         raise MediaError(f"{sample.name}: no media file")
     clip = read_clip_for(sample.media, prep)
@@ -176,7 +178,8 @@ def load_media(sample: Sample, prep: Preprocessing) -> tuple[np.ndarray, np.ndar
         waveform, _ = read_audio(sample.wav, prep.sample_rate)
     # the runtime's own encode path: faces cropped as the preprocessing says, unless crops came with the sample
     inputs = encoder_inputs(frames, waveform, prep, face_crop=False if sample.faces is not None else None)
-    return inputs.pixels, inputs.clips
+    present = not (prep.no_face == "absent" and inputs.faces is not None and not any(inputs.faces))
+    return inputs.pixels, inputs.clips, present
 
 
 @dataclass

@@ -68,8 +68,9 @@ class Examples:
                 feats = load_file(str(path))
                 inputs = {"face": feats["face"], "audio": feats["audio"]}
             else:
-                pixels, clips = load_media(sample, self.model.cfg.preprocessing)
-                inputs = {"pixel_values": torch.from_numpy(pixels), "clips": torch.from_numpy(clips)}
+                pixels, clips, vision_present = load_media(sample, self.model.cfg.preprocessing)
+                inputs = {"pixel_values": torch.from_numpy(pixels), "clips": torch.from_numpy(clips),
+                          "vision_present": torch.tensor(float(vision_present))}
         except MediaError:
             self.skipped.add(sample.name)
             return None

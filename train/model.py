@@ -173,12 +173,15 @@ class AffectGPT(nn.Module):
     # --- training -------------------------------------------------------------------------------
 
     def forward(self, pixel_values=None, clips=None, subtitles: list[str] = (), answers: list[str] = (),
-                questions=None, face=None, audio=None):
+                questions=None, face=None, audio=None, vision_present=None):
         """Cross-entropy on answer + "###" + eos; prompt positions are −100. Returns the mean loss.
 
-        Takes media (pixel_values, clips) or cached encoder features (face [B, T, Dv], audio [B, K, Da])."""
+        Takes media (pixel_values, clips) or cached encoder features (face [B, T, Dv], audio [B, K, Da]);
+        vision_present [B] (1 or 0) zeroes the face features of samples whose vision the device takes away."""
         if face is None:
             face, audio = self.features(pixel_values, clips)
+        if vision_present is not None:
+            face = face * vision_present.to(face.dtype).view(-1, 1, 1)
         fused = self.fusion(face, audio)
         questions = questions or [None] * len(subtitles)
         seqs, labels = [], []
@@ -270,7 +273,7 @@ def build_parts(cfg: ModelConfig):
     if cfg.vision_kind == "fer":
         from train.fer import ExpressionEncoder, load_fer_weights
 
-        vision = ExpressionEncoder(load_fer_weights(cfg.vision_path))
+        vision = ExpressionEncoder(load_fer_weights(cfg.vision_path), cfg.vision_output)
     elif cfg.vision_kind != "clip":
         raise ValueError(f"unknown vision_kind {cfg.vision_kind!r}: clip | fer")
     elif cfg.vision_path:

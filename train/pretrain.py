@@ -147,7 +147,7 @@ def pretrain_audio(model, rows: list[dict], samples, epochs: int = 4, batch_size
     data, skipped = [], 0
     for row, sample in zip(rows, samples):
         try:
-            _, clips = load_media(sample, prep)
+            _, clips, _ = load_media(sample, prep)
         except MediaError:  # a broken clip is skipped and counted, as in training
             skipped += 1
             continue

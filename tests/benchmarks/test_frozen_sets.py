@@ -47,7 +47,9 @@ def all_probe_sentences() -> list[dict]:
 def test_the_patterns_recognise_what_the_corpus_writes():
     patterns = corpus_patterns()
     rows, _ = corpus.plan(400, 5)
-    assert all(any(p.fullmatch(_norm(r["subtitle"])) for p in patterns) for r in rows)
+    said = [r for r in rows if r["subtitle"]]  # a silent person's row may have no words at all
+    assert len(said) > 0.9 * len(rows) and any("_x" in r["name"] for r in said)
+    assert all(any(p.fullmatch(_norm(r["subtitle"])) for p in patterns) for r in said)
 
 
 def test_no_probe_sentence_can_be_drawn_by_the_corpus():

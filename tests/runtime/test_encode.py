@@ -54,7 +54,7 @@ def test_training_media_go_through_the_same_path(face_crop_bundle, clip_path):
     pipeline = Pipeline(face_crop_bundle)
     prep = pipeline.manifest.preprocessing
     fed = pipeline.inputs(read_clip(clip_path, prep.num_frames, prep.sample_rate))
-    pixels, clips = load_media(Sample(name="c", media=str(clip_path)), prep)
+    pixels, clips, _ = load_media(Sample(name="c", media=str(clip_path)), prep)
     np.testing.assert_array_equal(pixels, fed.pixels)
     np.testing.assert_array_equal(clips, fed.clips)
     pipeline.close()

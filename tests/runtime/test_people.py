@@ -32,11 +32,11 @@ def test_every_face_of_the_group_photos_is_found(blaze, name):
     assert (found, false) == (len(FACES[name]), 0)
 
 
-def test_boxes_keep_the_haar_geometry_the_default_was_trained_on(blaze):
-    from runtime.face import FaceDetector
+def test_boxes_keep_the_haar_geometry(blaze):
+    from runtime.face import HaarCascade
 
     rgb = photo("sample3.jpg")
-    haar, ours = FaceDetector().faces(rgb), blaze.faces(rgb)
+    haar, ours = HaarCascade().faces(rgb), blaze.faces(rgb)
     for hx, hy, hw, hh in haar:
         x, y, w, h = min(ours, key=lambda b: abs(b[0] + b[2] / 2 - hx - hw / 2) + abs(b[1] + b[3] / 2 - hy - hh / 2))
         assert abs(x + w / 2 - hx - hw / 2) < 0.15 * hw and abs(y + h / 2 - hy - hh / 2) < 0.15 * hw
