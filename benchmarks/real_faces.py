@@ -9,12 +9,13 @@ the stream (runtime.api.Stream, no subtitle), under each audio: digital silence,
 (train/corpus.py render) showing the expression judged on the photo, so real and drawn faces meet the same audio.
 
 Then, on the features the device computes:
-  vision parts     how far real face crops lie from the drawn ones in each part of the 135 vision features (128 pooled
-                   activations, 7 expression logits, and their softmax): mean |z| per dimension against the drawn
+  vision parts     how far real face crops lie from the drawn ones in each part of the vision features (a bundle whose
+                   graph gives 135 features: 128 pooled activations, 7 expression logits, and their softmax; one that
+                   gives the 7 probabilities: those): mean |z| per dimension against the drawn
                    distribution, and the distance to the nearest drawn emotion's centroid over the drawn faces' own
                    spread, next to the same numbers for drawn faces of identities not used for the statistics
-  swaps            the answer on a real smiling face when one part of its features is replaced by the drawn happy
-                   faces' mean (pooled only, logits only, both), or vision is taken away (zeros)
+  swaps            the answer on a real smiling face when its features (or one part of them) are replaced by the drawn
+                   happy faces' mean, or vision is taken away (zeros)
   crops            the expression network on the judged faces under the device's crop (25 % margin, colour resize
                    to 64 then grey) and fer's own (10 px margin, grey then resize): the network's reading only
 """
@@ -39,12 +40,12 @@ DRAWN_IDENTITY = 3_000_000  # far from the corpus's and the probe's identities
 POOLED = slice(0, 128)
 LOGITS = slice(128, 135)
 
-# The largest face of each photo judged by eye (train/data/fer/photos.md): the expression a drawn face shows
-# beside it, and whether it smiles. sample6's largest box on the device is a dress, not a face.
+# The device's largest face (BlazeFace) of each photo judged by eye (train/data/fer/photos.md): the expression a
+# drawn face shows beside it, and whether it smiles.
 JUDGED = {
-    "sample1.jpg": ("happy", True), "sample2.jpg": ("neutral", False), "sample3.jpg": ("happy", True),
-    "sample4.jpg": ("happy", True), "sample5.jpg": ("surprised", False), "sample6.jpg": ("happy", True),
-    "grace_hopper.jpg": ("neutral", False),
+    "sample1.jpg": ("happy", True), "sample2.jpg": ("happy", True), "sample3.jpg": ("happy", True),
+    "sample4.jpg": ("happy", True), "sample5.jpg": ("happy", True), "sample6.jpg": ("happy", True),
+    "grace_hopper.jpg": ("neutral", False), "astronaut.png": ("happy", True),
 }
 DEVELOPMENT = ("sample1.jpg", "sample3.jpg", "sample5.jpg")  # the rest are kept out of design choices
 
@@ -127,15 +128,25 @@ def stream_answers(pipeline, clip: Path) -> list[dict]:
             for w in Stream(str(clip), pipeline=pipeline)]
 
 
-def expression(logits: np.ndarray) -> tuple[str, float]:
-    p = np.exp(logits - logits.max())
-    p /= p.sum()
+def expression(vision: np.ndarray) -> tuple[str, float]:
+    """One face's vision features (probabilities, or features ending with the logits) → (top class, probability)."""
+    from train.fer import expression_probabilities
+
+    p = expression_probabilities(vision)
     return FER_CLASSES[int(p.argmax())], float(p.max())
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
     e = np.exp(x - x.max(-1, keepdims=True))
     return e / e.sum(-1, keepdims=True)
+
+
+def vision_parts(width: int) -> dict:
+    """The parts of a vision graph's output to compare, by its width."""
+    if width == len(FER_CLASSES):
+        return {"probabilities (7)": lambda x: x}
+    return {"pooled (128)": lambda x: x[:, POOLED], "logits (7)": lambda x: x[:, LOGITS],
+            "probabilities (7)": lambda x: softmax(x[:, LOGITS])}
 
 
 # --- drawn faces through the device's crop and vision graph ------------------------------------------------------
@@ -165,8 +176,7 @@ def part_distances(real: np.ndarray, drawn: dict[str, np.ndarray], check: dict[s
     emotion's centroid over the drawn faces' own mean distance to their centroid; real faces vs fresh drawn ones."""
     every = np.concatenate(list(drawn.values()))
     checks = np.concatenate(list(check.values()))
-    parts = {"pooled (128)": lambda x: x[:, POOLED], "logits (7)": lambda x: x[:, LOGITS],
-             "probabilities (7)": lambda x: softmax(x[:, LOGITS])}
+    parts = vision_parts(real.shape[-1])
     out = {}
     for part, take in parts.items():
         ref = take(every)
@@ -195,6 +205,7 @@ def judged_crops(pipeline) -> tuple[list[dict], np.ndarray]:
 
     from runtime.face import crop_box
     from runtime.preprocess import pixel_values
+    from train.fer import expression_probabilities
 
     prep = pipeline.manifest.preprocessing
     rows, feats = [], []
@@ -207,9 +218,9 @@ def judged_crops(pipeline) -> tuple[list[dict], np.ndarray]:
             small = cv2.resize(grey, (64, 64))
             fer = pipeline.encoders.encode_frames(pixel_values([np.repeat(small[..., None], 3, 2)], prep))[0]
             rows.append({"photo": photo, "box": box, "judged": judged, "held_out": photo not in DEVELOPMENT,
-                         "device_crop": expression(device[LOGITS]), "fer_crop": expression(fer[LOGITS]),
-                         "p_happy": {"device_crop": float(softmax(device[LOGITS])[3]),
-                                     "fer_crop": float(softmax(fer[LOGITS])[3])}})
+                         "device_crop": expression(device), "fer_crop": expression(fer),
+                         "p_happy": {"device_crop": float(expression_probabilities(device)[3]),
+                                     "fer_crop": float(expression_probabilities(fer)[3])}})
             feats.append(device)
     return rows, np.stack(feats)
 
@@ -245,7 +256,7 @@ def run(bundle=None, voices: str | None = None, per_emotion: int = 30, progress:
                     log(photo, audio, entry["real"][audio][0]["labels"], "| drawn", entry["drawn"][audio][0]["labels"])
                     if audio == "silence":
                         features = pipeline.features(read_clip_for(real, pipeline.manifest.preprocessing))
-                        entry["expression"] = expression(features.face[0, LOGITS]) if any(features.faces or []) else None
+                        entry["expression"] = expression(features.face[0]) if any(features.faces or []) else None
                         entry["face_found"] = bool(any(features.faces or []))
                         if smiling:
                             result["swaps"][photo] = swaps(pipeline, features, happy, task, sentiment)
@@ -253,7 +264,7 @@ def run(bundle=None, voices: str | None = None, per_emotion: int = 30, progress:
         crops, real_feats = judged_crops(pipeline)
         result["crops"] = crops
         result["drawn_face_found"] = drawn_found
-        result["drawn_reading"] = {e: expression(v[:, LOGITS].mean(0)) for e, v in drawn.items()}
+        result["drawn_reading"] = {e: expression(v.mean(0)) for e, v in drawn.items()}
         result["vision_parts"] = part_distances(real_feats, drawn, check)
     finally:
         pipeline.close()
@@ -266,12 +277,13 @@ def swaps(pipeline, features, happy: np.ndarray, task, sentiment) -> dict:
     real = features.face
     variants = {"real face": real, "vision absent (zeros)": np.zeros_like(real),
                 "drawn happy (both parts)": np.broadcast_to(happy, real.shape).copy()}
-    mixed = real.copy()
-    mixed[:, POOLED] = happy[POOLED]
-    variants["drawn pooled + real logits"] = mixed
-    mixed = real.copy()
-    mixed[:, LOGITS] = happy[LOGITS]
-    variants["real pooled + drawn logits"] = mixed
+    if real.shape[-1] > LOGITS.stop - LOGITS.start:  # pooled activations and logits: swap each part alone
+        mixed = real.copy()
+        mixed[:, POOLED] = happy[POOLED]
+        variants["drawn pooled + real logits"] = mixed
+        mixed = real.copy()
+        mixed[:, LOGITS] = happy[LOGITS]
+        variants["real pooled + drawn logits"] = mixed
     out = {}
     for name, face in variants.items():
         labels = pipeline.answer(enc.fuse(face.astype(np.float32), features.audio), "", task).labels

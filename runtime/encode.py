@@ -117,6 +117,9 @@ class FeatureReuse:
         self.encoders, self.prep, self.detector = encoders, prep, detector
         self.vision_dim = vision_dim
         self.enabled = enabled
+        # (frame key, RGB) → (crop, face found) in place of the detector: the people step's detections, so a frame
+        # several people are tracked in is detected once
+        self.crop_at = None
         self.frames: dict[int, tuple[np.ndarray, bool | None]] = {}
         self.clips: dict[tuple[int, ...], np.ndarray] = {}
         self._silence: np.ndarray | None = None
@@ -127,7 +130,11 @@ class FeatureReuse:
         absolute sample `audio_offset` → Features, as `encode(encoder_inputs(frames, waveform))` gives them."""
         watch = watch or Stopwatch()
         todo = dict((k, f) for k, f in zip(frame_keys, frames) if k not in self.frames)  # one per grid time
-        crops, found = crop_faces([rgb_array(f) for f in todo.values()], self.detector)
+        if self.crop_at is not None and self.detector is not None:
+            pairs = [self.crop_at(k, rgb_array(f)) for k, f in todo.items()]
+            crops, found = [c for c, _ in pairs], [ok for _, ok in pairs]
+        else:
+            crops, found = crop_faces([rgb_array(f) for f in todo.values()], self.detector)
         watch.lap("face")
         pixels = pixel_values(crops, self.prep) if crops else None
         if waveform is not None:

@@ -85,3 +85,11 @@ def crop_box(rgb: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
     x0, y0 = max(0, cx - side // 2), max(0, cy - side // 2)
     x1, y1 = min(W, x0 + side), min(H, y0 + side)
     return np.ascontiguousarray(rgb[y0:y1, x0:x1])
+
+
+def inside(box: tuple[int, int, int, int], width: int, height: int) -> tuple[int, int, int, int]:
+    """A face box (x, y, w, h) cut to the frame: what an output reports (a detector's box may reach past an edge)."""
+    x, y, w, h = box
+    x0, y0 = min(max(0, x), width), min(max(0, y), height)
+    x1, y1 = min(max(x0, x + w), width), min(max(y0, y + h), height)
+    return x0, y0, x1 - x0, y1 - y0

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from runtime.encode import rgb_array
-from runtime.face import crop_box
+from runtime.face import crop_box, inside
 from runtime.preprocess import pixel_values
 from runtime.timing import Stopwatch
 from runtime.tracks import Face, Tracks
@@ -41,6 +41,24 @@ class PeopleFeatures:
         self.crops: dict[tuple[int, int], np.ndarray] = {}  # (frame key, track id) → vision feature [Dv]
         self.mouths: dict[tuple[int, int], np.ndarray] = {}  # (frame key, track id) → grey mouth patch
 
+    def observe(self, key: int, rgb: np.ndarray) -> list:
+        """The frame's tracked faces — detected and tracked once per grid time — and their mouth patches."""
+        faces = self.tracks.frames.get(key)
+        if faces is None:
+            faces = self.tracks.update(key, rgb)
+            for face in faces:
+                self.mouths[(key, face.id)] = mouth_patch(rgb, face.box)
+        return faces
+
+    def crop_largest(self, key: int, rgb: np.ndarray) -> tuple[np.ndarray, bool]:
+        """The window answer's crop of this frame, as the single-person detector makes it (the detector's largest own
+        box, not the tracker's smoothed one), from the detection the tracker made: a frame is detected once."""
+        self.observe(key, rgb)
+        boxes = self.tracks.raw.get(key)
+        if boxes is None:  # a frame older than the tracker's last: detected, not tracked
+            boxes = [box for box, _ in self.tracks.detector.detect(rgb)]
+        return (crop_box(rgb, boxes[0]), True) if boxes else (rgb, False)
+
     def people(self, frames, frame_keys: list[int], watch: Stopwatch | None = None) -> list[WindowPerson]:
         """The window's tracked people, largest first, at most max_people (frames: av.VideoFrame or RGB arrays)."""
         watch = watch or Stopwatch()
@@ -48,10 +66,7 @@ class PeopleFeatures:
         for i, (key, frame) in enumerate(zip(frame_keys, frames)):
             faces = self.tracks.frames.get(key)
             if faces is None:
-                rgb = rgb_array(frame)
-                faces = self.tracks.update(key, rgb)
-                for face in faces:
-                    self.mouths[(key, face.id)] = mouth_patch(rgb, face.box)
+                faces = self.observe(key, rgb_array(frame))
             for face in faces:
                 seen.setdefault(face.id, []).append((i, face))
         watch.lap("tracks")
@@ -60,7 +75,10 @@ class PeopleFeatures:
             motions = [float(np.mean(np.abs(self.mouths[(frame_keys[a], tid)] - self.mouths[(frame_keys[b], tid)])))
                        for (a, _), (b, _) in zip(hits, hits[1:])
                        if (frame_keys[a], tid) in self.mouths and (frame_keys[b], tid) in self.mouths]
-            out.append(WindowPerson(tid, hits[-1][1].box, len(hits), float(np.mean([f.box[2] * f.box[3] for _, f in hits])),
+            last = frames[hits[-1][0]]
+            width, height = (last.width, last.height) if hasattr(last, "width") else (last.shape[1], last.shape[0])
+            out.append(WindowPerson(tid, inside(hits[-1][1].box, width, height), len(hits),
+                                    float(np.mean([f.box[2] * f.box[3] for _, f in hits])),
                                     float(np.mean(motions)) if motions else None))
         out.sort(key=lambda p: p.area, reverse=True)
         return out[:self.max_people]

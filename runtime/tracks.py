@@ -46,6 +46,7 @@ class Tracks:
             self.tracker = ByteTrack(frame_rate=max(1, round(fps)), lost_track_buffer=max(1, math.ceil(memory_s * fps)),
                                      minimum_consecutive_frames=1)
         self.frames: dict[int, list[Face]] = {}  # frame key (grid ms) → its faces
+        self.raw: dict[int, list[tuple[int, int, int, int]]] = {}  # frame key → the detector's own boxes, largest first
         self.last_key: int | None = None
 
     def update(self, key: int, rgb: np.ndarray) -> list[Face]:
@@ -55,6 +56,7 @@ class Tracks:
         if self.last_key is not None and key < self.last_key:
             return []  # a frame older than what the tracker has seen (a window's out-of-order copy) has no track
         found = self.detector.detect(rgb)
+        self.raw[key] = [box for box, _ in found]
         faces: list[Face] = []
         if found:
             xyxy = np.array([[x, y, x + w, y + h] for (x, y, w, h), _ in found], np.float32)
@@ -74,3 +76,4 @@ class Tracks:
     def forget(self, before: int) -> None:
         """Drop the faces of frames before grid time `before` (no later window holds them)."""
         self.frames = {k: v for k, v in self.frames.items() if k >= before}
+        self.raw = {k: v for k, v in self.raw.items() if k >= before}

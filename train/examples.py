@@ -90,7 +90,9 @@ def epoch_batches(n: int, epoch: int, cfg: TrainConfig, rank: int = 0, world: in
     """This rank's batches of an epoch over n samples: one shuffled pass, or iters_per_epoch batches taken from passes
     shuffled one after another (so epochs of a fixed length walk through the data, as the release's do)."""
     def shuffled(k: int) -> list[int]:
-        return torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed + k)).tolist()[rank::world]
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed + k)).tolist()
+        order += order[: -n % world]  # every rank the same number of batches, or DDP waits forever (as DistributedSampler pads)
+        return order[rank::world]
 
     if not cfg.iters_per_epoch:
         order = shuffled(epoch)

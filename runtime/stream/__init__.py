@@ -24,6 +24,7 @@ import numpy as np
 from runtime import systemd
 from runtime.answer import answer_many
 from runtime.encode import FeatureReuse, encode, encoder_inputs, face_detector, rgb_array
+from runtime.face import inside
 from runtime.pipeline import Pipeline
 from runtime.profile import Profile
 from runtime.prompt import sanitize_subtitle
@@ -100,6 +101,8 @@ class Stream:
         self.features = FeatureReuse(pipeline.encoders, self.prep, self.detector, pipeline.manifest.dims.vision_dim,
                                      options.reuse_features)
         self.max_people, self.people, self.multi_llm = self._open_people(options.max_people)
+        if self.people is not None:
+            self.features.crop_at = self.people.crop_largest
         self._audio, self._faces = None, None  # the last encoded window's audio features and face flags
         self.profile = Profile()
         self.observers = Observers()  # e.g. the dashboard, the annotated copy: see `observe`
@@ -240,8 +243,10 @@ class Stream:
         elif self.detector is not None and self._faces and any(self._faces):
             from runtime.people import WindowPerson
 
-            box = self.detector.largest(rgb_array(w.frames[-1]))  # where the answered face is now, for the outputs
+            last = rgb_array(w.frames[-1])
+            box = self.detector.largest(last)  # where the answered face is now, for the outputs
             if box is not None:
+                box = inside(box, last.shape[1], last.shape[0])
                 people = [WindowPerson(0, box, sum(self._faces), float(box[2] * box[3]), None)]
             watch.lap("face_box")
         return people, watch.ms

@@ -76,3 +76,10 @@ def test_the_frozen_heldout_split_is_the_file_it_claims():
     probe = {_norm(r["text"]) for r in all_probe_sentences()}
     assert not probe & {_norm(r["subtitle"]) for r in rows}
 
+
+
+def test_the_recipe_corpus_still_holds_the_frozen_heldout_clips():
+    # rows added to the corpus come after the planned ones, so the recipe's test split starts with the same 160 rows
+    rows, _ = corpus.plan(3200, 1)
+    test = [{k: v for k, v in r.items() if k != "description"} for r in rows if r["split"] == "test"][:160]
+    assert test == [json.loads(line) for line in HELDOUT.read_text().splitlines()]

@@ -10,9 +10,11 @@ from tests.conftest import ROOT
 
 DEFAULT = ROOT / "runtime" / "demo" / "bundle"
 
-# Measured on the shipped default (python -m benchmarks.real_faces): with a face and digital silence, drawn or real,
-# it answers "sad, lonely" — the corpus never shows a face without speech; empty rooms alone are silent.
-SILENT_FACE_IS_SAD = "the default answers a silent face 'sad, lonely' (no face without speech in its corpus)"
+# Measured on the shipped default (python -m benchmarks.real_faces): it follows what the expression network reads on
+# the device's crop, and on these two smiling faces the network reads something else (the crop holds a profile:
+# neutral 0.45; a tilted head: angry 0.48, where fer's tighter crop reads happy 0.75).
+MISREAD = {"sample2.jpg": "the expression network reads the device's crop of this profile neutral 0.45",
+           "sample4.jpg": "the expression network reads the device's crop angry 0.48 (fer's tighter crop: happy 0.75)"}
 SMILING = [photo for photo, (_, smiling) in JUDGED.items() if smiling]
 
 
@@ -44,8 +46,8 @@ def silent_still(photo, folder):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("photo", [pytest.param(p, marks=pytest.mark.xfail(reason=SILENT_FACE_IS_SAD, strict=True))
-                                   for p in SMILING])
+@pytest.mark.parametrize("photo", [pytest.param(p, marks=pytest.mark.xfail(reason=MISREAD[p], strict=True))
+                                   if p in MISREAD else p for p in SMILING])
 def test_a_smiling_face_is_not_answered_negative(pipeline, photo, tmp_path):
     from benchmarks.real_faces import stream_answers
 
@@ -55,7 +57,8 @@ def test_a_smiling_face_is_not_answered_negative(pipeline, photo, tmp_path):
 
 @pytest.mark.slow
 def test_a_photo_without_a_face_the_device_finds_says_so(pipeline, tmp_path):
-    from benchmarks.real_faces import stream_answers
+    from benchmarks.real_faces import audio_track, read_rgb, still_clip, stream_answers
 
-    windows = stream_answers(pipeline, silent_still("sample2.jpg", tmp_path))  # three women looking down
+    dresses = read_rgb(PHOTOS / "sample6.jpg")[1100:]  # the lower part of the photo: people, but no face in view
+    windows = stream_answers(pipeline, still_clip(tmp_path / "dresses.mp4", dresses, audio_track(None)))
     assert windows and all(w["face"] is False for w in windows)

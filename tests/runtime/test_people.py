@@ -110,6 +110,27 @@ def test_the_stream_answers_everyone_of_a_group_photo(tmp_path):
     assert all(p["speaking"] is None and p["frames"] == 8 and p["labels"] for p in people)  # no VAD: cannot tell
 
 
+def test_a_group_frame_is_detected_once_and_its_boxes_lie_inside_it(tmp_path, monkeypatch):
+    pytest.importorskip("supervision", reason="tracking needs the people extra")
+    from runtime.api import Stream
+    from runtime.face_detector import BlazeFace
+
+    calls = []
+    detect = BlazeFace.detect
+    monkeypatch.setattr(BlazeFace, "detect", lambda self, rgb: calls.append(rgb.shape) or detect(self, rgb))
+    clip = group_clip(tmp_path / "group.mp4", name="sample5.jpg", seconds=6)
+    records = [w.to_record() for w in Stream(str(clip), max_people=3, max_new_tokens=4)]
+    assert len(records) >= 2 and len(records[0]["people"]) == 3
+    # the answer's crop and the tracker share one detection per sampled frame (overlapping windows share frames:
+    # fewer than 8 a window; two detectors a frame would need more)
+    assert len(calls) < 8 * len(records)
+    height = photo("sample5.jpg", 640).shape[0]
+    for r in records:
+        for person in r["people"]:
+            x, y, w, h = person["box"]
+            assert x >= 0 and y >= 0 and x + w <= 640 and y + h <= height
+
+
 def test_max_people_one_is_the_largest_face_alone(tmp_path):
     clip = group_clip(tmp_path / "group.mp4")
     proc = run_cli("runtime.stream", "--video", str(clip), "--max-windows", "1", "--json", "--max-new-tokens", "12",

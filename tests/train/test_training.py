@@ -238,3 +238,15 @@ def test_the_release_layout_is_read(corpus, tmp_path):
     assert notes and notes[0].startswith("1 of 4 samples have no OpenFace face crops")
     frame_model = Preprocessing(image_size=64)
     assert check_face_crops(read_dataset(spec), frame_model)["face_crops"] == 3  # crops are not needed there
+
+
+@pytest.mark.parametrize("n", [13, 14])
+def test_every_rank_gets_as_many_batches_when_the_samples_do_not_divide(n):
+    # an odd sample count once left one rank a batch short, and DDP waited for it forever
+    from train.config import TrainConfig
+    from train.examples import epoch_batches
+
+    cfg = TrainConfig(data="x.jsonl", out="run", batch_size=2)
+    ranks = [epoch_batches(n, 0, cfg, rank, 2) for rank in range(2)]
+    assert len(ranks[0]) == len(ranks[1])
+    assert set(i for r in ranks for b in r for i in b) == set(range(n))
