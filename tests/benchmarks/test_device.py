@@ -159,10 +159,13 @@ def test_missing_paths_are_rows_not_tracebacks():
 # --- the PyTorch reference ---------------------------------------------------------------------------------------
 
 def _graph_inputs(rng):
+    from runtime.manifest import read_manifest
+
+    dims = read_manifest(BUNDLE).dims  # the shipped default's widths
     return {"vision": [rng.uniform(-1, 1, (2, 3, 64, 64)).astype(np.float32)],
             "audio": [rng.standard_normal((2, 32000)).astype(np.float32)],
-            "fusion": [rng.standard_normal((1, 8, 135)).astype(np.float32),
-                       rng.standard_normal((1, 8, 128)).astype(np.float32)]}
+            "fusion": [rng.standard_normal((1, 8, dims.vision_dim)).astype(np.float32),
+                       rng.standard_normal((1, 8, dims.audio_dim)).astype(np.float32)]}
 
 
 def _cos(a, b):

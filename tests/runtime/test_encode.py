@@ -15,10 +15,11 @@ def face_crop_bundle(bundle_copy, monkeypatch):
     """The tiny bundle marked as trained on face crops (as the released AffectGPT is), with a detector that
     always finds the same face, so that cropping visibly changes the inputs."""
     pytest.importorskip("cv2", reason="face crops need OpenCV (extra face)")
-    from runtime.face import FaceDetector
+    from runtime.face_detector import BlazeFace
 
-    monkeypatch.setattr(FaceDetector, "largest", lambda self, rgb: (rgb.shape[1] // 4, rgb.shape[0] // 4,
-                                                                    rgb.shape[1] // 3, rgb.shape[0] // 3))
+    # the detector itself, so the single-person crop and the people step's tracker both see it
+    monkeypatch.setattr(BlazeFace, "detect", lambda self, rgb: [((rgb.shape[1] // 4, rgb.shape[0] // 4,
+                                                                  rgb.shape[1] // 3, rgb.shape[0] // 3), 0.9)])
     manifest = read_manifest(bundle_copy)
     manifest.preprocessing = dataclasses.replace(manifest.preprocessing, face_crop=True)
     write_manifest(bundle_copy, manifest)

@@ -35,7 +35,7 @@ def test_held_out_subtitles_are_not_training_subtitles():
     rows, _ = plan(1200, 5)
     train = {r["subtitle"] for r in rows if r["split"] == "train"}
     for split in ("val", "test"):
-        held = [r for r in rows if r["split"] == split and r["text_kind"] != "contradicting"]
+        held = [r for r in rows if r["split"] == split and r["text_kind"] != "contradicting" and r["subtitle"]]
         shared = [r["subtitle"] for r in held if r["subtitle"] in train]
         assert len(shared) <= 0.02 * len(held), shared[:5]  # an opener-less template without slots may repeat
 
@@ -75,3 +75,18 @@ def test_a_clip_with_nobody_is_the_background_and_room_noise(tmp_path):
     clip = read_clip(tmp_path / "blank.mp4", num_frames=4)
     assert all(np.ptp(frame.astype(np.float32)) < 8 for frame in clip.frames)  # one grey (codec rounding aside)
     assert np.abs(clip.waveform).max() < 1e-4  # digital silence
+
+
+def test_silent_still_people_are_labelled_by_their_face_and_danger_is_in_the_words():
+    from train.corpus import ABSENT, EMOTIONS
+
+    rows, _ = plan(1600, 4)
+    silent = [r for r in rows if r.get("silent")]
+    assert 0.08 * 1600 < len(silent) < 0.12 * 1600
+    assert all(r["voice_emotion"] == ABSENT and r["face_emotion"] != ABSENT for r in silent)
+    assert all(r["emotion"] == r["face_emotion"] and set(r["labels"]) <= set(EMOTIONS[r["face_emotion"]][0])
+               for r in silent)
+    assert {r["face_emotion"] for r in silent} == set(EMOTIONS)  # smiling ones among them: silence is not sadness
+    assert sum(not r["subtitle"] for r in silent) > len(silent) / 2
+    danger = [r for r in rows if r["name"].split("_")[1].startswith("x") and not r.get("silent")]
+    assert danger and all(r["emotion"] == "anxious" and r["sentiment"] == -1 for r in danger)
