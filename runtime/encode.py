@@ -49,9 +49,12 @@ def unseen_face(face: np.ndarray, found: list[bool] | None, no_face: str = "abse
     (preprocessing.no_face "absent") and the detector ran and found a face in none of its frames: then a full
     frame read by an expression network is no evidence of an expression, so the model answers as with vision
     taken away (the ablation's zeros) rather than from whatever the frame resembles."""
-    if no_face == "absent" and found is not None and not any(found):
-        return np.zeros_like(face)
-    return face
+    return np.zeros_like(face) if vision_absent(found, no_face) else face
+
+
+def vision_absent(found: list[bool] | None, no_face: str) -> bool:
+    """Whether a window's vision is taken away: the bundle says "absent" and the detector ran and found no face."""
+    return no_face == "absent" and found is not None and not any(found)
 
 
 @dataclass

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.encode import encoder_inputs
+from runtime.encode import encoder_inputs, vision_absent
 from runtime.manifest import Preprocessing
 from runtime.media import MediaError, read_audio, read_clip_for
 from runtime.media_files import find_media
@@ -178,8 +178,7 @@ def load_media(sample: Sample, prep: Preprocessing) -> tuple[np.ndarray, np.ndar
         waveform, _ = read_audio(sample.wav, prep.sample_rate)
     # the runtime's own encode path: faces cropped as the preprocessing says, unless crops came with the sample
     inputs = encoder_inputs(frames, waveform, prep, face_crop=False if sample.faces is not None else None)
-    present = not (prep.no_face == "absent" and inputs.faces is not None and not any(inputs.faces))
-    return inputs.pixels, inputs.clips, present
+    return inputs.pixels, inputs.clips, not vision_absent(inputs.faces, prep.no_face)
 
 
 @dataclass
