@@ -15,6 +15,7 @@ import av
 import numpy as np
 
 from runtime.encoders import Encoders
+from runtime.face import crop_box
 from runtime.manifest import Preprocessing
 from runtime.preprocess import cut_clips, normalize_clips, pixel_values
 from runtime.timing import Stopwatch
@@ -71,6 +72,7 @@ class Features:
     audio: np.ndarray  # [K, Da]
     fused: np.ndarray  # [rows, H]: the multi, audio and face rows at the LLM's width
     faces: list[bool] | None = None  # per frame: face found (None: faces are not cropped)
+    box: tuple[int, int, int, int] | None = None  # the largest face in the window's last frame (FeatureReuse)
 
 
 def clip_inputs(waveform: np.ndarray, prep: Preprocessing) -> tuple[np.ndarray, list[tuple[int, int]]]:
@@ -102,6 +104,11 @@ def encode(encoders: Encoders, inputs: EncoderInputs, watch: Stopwatch | None = 
     return Features(face, audio, fused, inputs.faces)
 
 
+def frame_size(frame) -> tuple[int, int]:
+    """(width, height) of a decoded frame (av.VideoFrame) or an RGB array, without converting it."""
+    return (frame.width, frame.height) if isinstance(frame, av.VideoFrame) else (frame.shape[1], frame.shape[0])
+
+
 def rgb_array(frame) -> np.ndarray:
     """A decoded frame (av.VideoFrame) or an RGB array → [H, W, 3] uint8 RGB."""
     return frame.to_ndarray(format="rgb24") if isinstance(frame, av.VideoFrame) else frame
@@ -120,9 +127,10 @@ class FeatureReuse:
         self.encoders, self.prep, self.detector = encoders, prep, detector
         self.vision_dim = vision_dim
         self.enabled = enabled
-        # (frame key, RGB) → (crop, face found) in place of the detector: the people step's detections, so a frame
-        # several people are tracked in is detected once
-        self.crop_at = None
+        # (frame key, RGB) → the largest face's box or None, in place of the detector: the people step's detections,
+        # so a frame several people are tracked in is detected once
+        self.largest_at = None
+        self.boxes: dict[int, tuple[int, int, int, int] | None] = {}  # frame key → its largest face's box
         self.frames: dict[int, tuple[np.ndarray, bool | None]] = {}
         self.clips: dict[tuple[int, ...], np.ndarray] = {}
         self._silence: np.ndarray | None = None
@@ -133,11 +141,15 @@ class FeatureReuse:
         absolute sample `audio_offset` → Features, as `encode(encoder_inputs(frames, waveform))` gives them."""
         watch = watch or Stopwatch()
         todo = dict((k, f) for k, f in zip(frame_keys, frames) if k not in self.frames)  # one per grid time
-        if self.crop_at is not None and self.detector is not None:
-            pairs = [self.crop_at(k, rgb_array(f)) for k, f in todo.items()]
-            crops, found = [c for c, _ in pairs], [ok for _, ok in pairs]
+        rgbs = {k: rgb_array(f) for k, f in todo.items()}
+        if self.detector is not None:  # crop_faces' crops, keeping each box for the outputs
+            locate = self.largest_at or (lambda key, rgb: self.detector.largest(rgb))
+            boxes = {k: locate(k, rgb) for k, rgb in rgbs.items()}
+            self.boxes.update(boxes)
+            crops = [rgb if boxes[k] is None else crop_box(rgb, boxes[k]) for k, rgb in rgbs.items()]
+            found = [boxes[k] is not None for k in rgbs]
         else:
-            crops, found = crop_faces([rgb_array(f) for f in todo.values()], self.detector)
+            crops, found = list(rgbs.values()), None
         watch.lap("face")
         pixels = pixel_values(crops, self.prep) if crops else None
         if waveform is not None:
@@ -166,8 +178,9 @@ class FeatureReuse:
             face = unseen_face(face, flags, self.prep.no_face)
         fused = self.encoders.fuse(face, audio)
         watch.lap("fusion")
+        box = self.boxes.get(frame_keys[-1]) if frame_keys else None
         self._forget(frame_keys, audio_offset if waveform is not None else None)
-        return Features(face, audio, fused, None if self.detector is None else flags)
+        return Features(face, audio, fused, None if self.detector is None else flags, box)
 
     def silence(self) -> np.ndarray:
         """[K, Da] audio features of digital silence, computed once."""
@@ -179,9 +192,10 @@ class FeatureReuse:
     def _forget(self, frame_keys: list[int], audio_offset: int | None) -> None:
         """Keep only what later windows can share: frames after this window's first, clips likewise."""
         if not self.enabled:
-            self.frames, self.clips = {}, {}
+            self.frames, self.clips, self.boxes = {}, {}, {}
             return
         if frame_keys:
             self.frames = {k: v for k, v in self.frames.items() if k > frame_keys[0]}
+            self.boxes = {k: v for k, v in self.boxes.items() if k > frame_keys[0]}
         if audio_offset is not None:
             self.clips = {k: v for k, v in self.clips.items() if k[0] > audio_offset}

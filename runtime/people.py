@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from runtime.encode import rgb_array
+from runtime.encode import frame_size, rgb_array
 from runtime.face import crop_box, inside
 from runtime.preprocess import pixel_values
 from runtime.timing import Stopwatch
@@ -50,14 +50,14 @@ class PeopleFeatures:
                 self.mouths[(key, face.id)] = mouth_patch(rgb, face.box)
         return faces
 
-    def crop_largest(self, key: int, rgb: np.ndarray) -> tuple[np.ndarray, bool]:
-        """The window answer's crop of this frame, as the single-person detector makes it (the detector's largest own
-        box, not the tracker's smoothed one), from the detection the tracker made: a frame is detected once."""
+    def largest_at(self, key: int, rgb: np.ndarray) -> tuple[int, int, int, int] | None:
+        """The largest face's box in this frame, as the single-person detector gives it (the detector's own box, not the
+        tracker's smoothed one), from the detection the tracker made: a frame is detected once."""
         self.observe(key, rgb)
         boxes = self.tracks.raw.get(key)
         if boxes is None:  # a frame older than the tracker's last: detected, not tracked
             boxes = [box for box, _ in self.tracks.detector.detect(rgb)]
-        return (crop_box(rgb, boxes[0]), True) if boxes else (rgb, False)
+        return boxes[0] if boxes else None
 
     def people(self, frames, frame_keys: list[int], watch: Stopwatch | None = None) -> list[WindowPerson]:
         """The window's tracked people, largest first, at most max_people (frames: av.VideoFrame or RGB arrays)."""
@@ -75,9 +75,7 @@ class PeopleFeatures:
             motions = [float(np.mean(np.abs(self.mouths[(frame_keys[a], tid)] - self.mouths[(frame_keys[b], tid)])))
                        for (a, _), (b, _) in zip(hits, hits[1:])
                        if (frame_keys[a], tid) in self.mouths and (frame_keys[b], tid) in self.mouths]
-            last = frames[hits[-1][0]]
-            width, height = (last.width, last.height) if hasattr(last, "width") else (last.shape[1], last.shape[0])
-            out.append(WindowPerson(tid, inside(hits[-1][1].box, width, height), len(hits),
+            out.append(WindowPerson(tid, inside(hits[-1][1].box, *frame_size(frames[hits[-1][0]])), len(hits),
                                     float(np.mean([f.box[2] * f.box[3] for _, f in hits])),
                                     float(np.mean(motions)) if motions else None))
         out.sort(key=lambda p: p.area, reverse=True)

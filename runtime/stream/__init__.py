@@ -23,7 +23,7 @@ import numpy as np
 
 from runtime import systemd
 from runtime.answer import answer_many
-from runtime.encode import FeatureReuse, encode, encoder_inputs, face_detector, rgb_array
+from runtime.encode import FeatureReuse, encode, encoder_inputs, face_detector, frame_size
 from runtime.face import inside
 from runtime.pipeline import Pipeline
 from runtime.profile import Profile
@@ -102,8 +102,9 @@ class Stream:
                                      options.reuse_features)
         self.max_people, self.people, self.multi_llm = self._open_people(options.max_people)
         if self.people is not None:
-            self.features.crop_at = self.people.crop_largest
-        self._audio, self._faces = None, None  # the last encoded window's audio features and face flags
+            self.features.largest_at = self.people.largest_at
+        self._audio, self._faces, self._box = None, None, None  # the last encoded window's audio features, face flags
+        # and the largest face's box in its last frame
         self.profile = Profile()
         self.observers = Observers()  # e.g. the dashboard, the annotated copy: see `observe`
         self.records = RecordWriter(writer, on_closed=self.stop.set, observers=self.observers)
@@ -225,7 +226,7 @@ class Stream:
                                         w.frame_keys if w.has_video else [], w.waveform if w.has_audio else None,
                                         w.audio_offset, w.index, watch)
         self._audio = features.audio  # the people step fuses each person with this window's audio
-        self._faces = features.faces
+        self._faces, self._box = features.faces, features.box
         face_found = None if features.faces is None or not w.has_video else any(features.faces)
         return features.fused, watch.ms, face_found
 
@@ -240,15 +241,11 @@ class Stream:
             if len(people) > 1:
                 self.people.encode(people, w.frames, w.frame_keys, self._audio, watch)
             self.people.forget(w.frame_keys[0])
-        elif self.detector is not None and self._faces and any(self._faces):
+        elif self._box is not None and self._faces and any(self._faces):
             from runtime.people import WindowPerson
 
-            last = rgb_array(w.frames[-1])
-            box = self.detector.largest(last)  # where the answered face is now, for the outputs
-            if box is not None:
-                box = inside(box, last.shape[1], last.shape[0])
-                people = [WindowPerson(0, box, sum(self._faces), float(box[2] * box[3]), None)]
-            watch.lap("face_box")
+            box = inside(self._box, *frame_size(w.frames[-1]))  # where the answered face is now, for the outputs
+            people = [WindowPerson(0, box, sum(self._faces), float(box[2] * box[3]), None)]
         return people, watch.ms
 
     def _encode_loop(self) -> None:
