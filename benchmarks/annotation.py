@@ -113,7 +113,7 @@ def table(report: dict) -> str:
     lines += ["", "| voter | votes cast | abstains % | sentiment accuracy % |", "|---|---|---|---|"]
     for name, v in report["voters"].items():
         lines.append(f"| {name} | {v['votes']} | {v['abstains_%']:.0f} | {v['sentiment_acc']:.1f} |")
-    lines += ["", f"The face detector (Haar, device settings) finds a face in {report['face_detected_mean_%']:.0f} % of "
+    lines += ["", f"The device's face detector finds a face in {report['face_detected_mean_%']:.0f} % of "
               "frames on average."]
     return "\n".join(lines)
 

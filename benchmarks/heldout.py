@@ -47,20 +47,21 @@ def ablated(pipeline: Pipeline, features, condition: str) -> np.ndarray:
 
 
 def evaluate(bundle: str | Path, rows: list[dict], corpus: str | Path, task, wheel_dir: str | None = None,
-             threads: int | None = None, progress: bool = True, encoders: str = "fp32", llm_variant: str = "") -> dict:
+             threads: int | None = None, progress: bool = True, encoders: str = "fp32", llm_variant: str = "",
+             conditions: tuple[str, ...] = CONDITIONS) -> dict:
     from tqdm import tqdm
 
     wheel = EmotionWheel(wheel_dir)
     pipeline = Pipeline(bundle, RuntimeOptions(threads=threads, encoder_variant=encoders, llm_variant=llm_variant))
     prep = pipeline.manifest.preprocessing
-    preds = {c: {} for c in CONDITIONS}
+    preds = {c: {} for c in conditions}
     ms = []
     try:
         for row in tqdm(rows, desc="clips", disable=not progress):
             clip = read_clip_for(Path(corpus) / row["path"], prep)
             watch = Stopwatch()
             features = pipeline.features(clip)
-            for condition in CONDITIONS:
+            for condition in conditions:
                 subtitle = "" if condition == "no subtitle" else row["subtitle"]
                 preds[condition][row["name"]] = pipeline.answer(ablated(pipeline, features, condition), subtitle, task).labels
                 if condition == "full":
@@ -105,8 +106,13 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int)
     ap.add_argument("--encoders", default="fp32", help="encoder variant (default fp32: the model as trained)")
     ap.add_argument("--llm-variant", default="", help="GGUF variant, e.g. q4_k_m (default: the exported one)")
+    ap.add_argument("--conditions", default=",".join(CONDITIONS),
+                    help=f"comma-separated, of: {', '.join(CONDITIONS)} (default: all)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
+    conditions = tuple(c.strip() for c in args.conditions.split(",") if c.strip())
+    if not conditions or set(conditions) - set(CONDITIONS):
+        raise BenchmarkError(f"--conditions takes {', '.join(CONDITIONS)}, not {args.conditions!r}")
 
     task = get_task(args.task, args.max_new_tokens)
     if args.unconstrained:
@@ -119,7 +125,7 @@ def main(argv=None) -> int:
     if not rows:
         raise BenchmarkError(f"no clips of split {args.split!r} in {manifest}")
     result = evaluate(args.bundle, rows, args.corpus, task, args.wheel_dir, args.threads, encoders=args.encoders,
-                      llm_variant=args.llm_variant)
+                      llm_variant=args.llm_variant, conditions=conditions)
     print(write_report(args.out, "heldout", result, table(result)))
     return 0
 
