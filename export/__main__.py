@@ -2,12 +2,15 @@
 
     python -m export --checkpoint runs/ckpt --out bundles/mine
     python -m export --preset tiny --random-weights --out bundles/tiny          # pipeline and latency tests
+    python -m export --shapes affectgpt-7b --out bundles/7b     # the paper's sizes, random weights, LLM never in memory
     python -m export --preset affectgpt-7b --random-weights --vision-path CLIP_DIR --audio-path HUBERT_DIR \
         --llm-path QWEN_DIR --out B                 # pretrained encoders and LLM, but an untrained fusion and LoRA
 
 A preset has no trained fusion or LoRA: its answers mean nothing, so it needs --random-weights, and its
 manifest records "weights": "random". Trained weights come from --checkpoint (python -m train, or the released
-AffectGPT through python -m train.import_affectgpt).
+AffectGPT through python -m train.import_affectgpt). `--shapes` builds the paper's sizes with random weights (latency
+does not depend on them) and writes the LLM's GGUF tensor by tensor with a random LoRA merged into each weight, so a
+7B model exports in a few GB of memory; it prints the export's time and peak memory.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import logging
 import sys
 
 from runtime.errors import UsageError, run_cli
-from train.config import FOLDERS, SEEDED, PresetError, model_config, preset_argument
+from train.config import FOLDERS, QWEN25, SEEDED, PresetError, model_config, preset_argument
 
 
 def main(argv=None) -> int:
@@ -26,6 +29,8 @@ def main(argv=None) -> int:
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--preset", **preset_argument(SEEDED, FOLDERS))
     src.add_argument("--checkpoint", metavar="DIR", help="a checkpoint folder written by train/")
+    src.add_argument("--shapes", choices=tuple(QWEN25),
+                     help="random weights at the paper's encoder sizes and this LLM's, the LLM written as it goes")
     ap.add_argument("--out", required=True, metavar="DIR", help="bundle folder (a bundle already there is replaced)")
     ap.add_argument("--llm-type", choices=("f16", "f32"), default="f16")
     ap.add_argument("--seed", type=int, default=0, help="weights seed of random presets")
@@ -48,6 +53,8 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
     logging.getLogger("export").setLevel(logging.INFO)  # our progress; the exporters' own chatter stays quiet
 
+    if args.shapes:
+        return export_shapes(args.shapes, args.out, args.seed, args.name)
     from export.bundle import export_bundle
     from train.checkpoint import load_checkpoint
     from train.model import AffectGPT
@@ -57,6 +64,32 @@ def main(argv=None) -> int:
                              random_weights=args.preset is not None)
     sizes = {role: entry.bytes for role, entry in manifest.files.items()}
     print(json.dumps({"bundle": args.out, "weights": manifest.weights, "bytes": sizes, "parity": manifest.parity}))
+    return 0
+
+
+def export_shapes(shapes: str, out: str, seed: int, name: str | None) -> int:
+    """full_size(shapes) with random weights → a bundle; the LLM only ever on the meta device."""
+    import resource
+    import time
+
+    from export.bundle import export_bundle_streamed
+    from export.lazy_llm import random_lora, random_tensors
+    from export.memory import AnonPeak
+    from train.config import full_size
+    from train.model import AffectGPT, build_parts
+
+    start = time.perf_counter()
+    with AnonPeak() as peak:
+        cfg = full_size(shapes, seed)
+        model = AffectGPT(cfg, *build_parts(cfg, llm_on_meta=True))
+        config = model.llm.get_base_model().config
+        lora = random_lora(config, tuple(cfg.lora_targets), cfg.lora_r, cfg.lora_alpha, seed)
+        manifest = export_bundle_streamed(model, random_tensors(config, seed, lora), out, name=name or f"shapes-{shapes}",
+                                          seed=seed, random_weights=True)
+    sizes = {role: entry.bytes for role, entry in manifest.files.items()}
+    print(json.dumps({"bundle": out, "weights": manifest.weights, "bytes": sizes, "export_s": time.perf_counter() - start,
+                      "peak_anon_mb": peak.mb, "ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      "parity": manifest.parity}))
     return 0
 
 

@@ -17,7 +17,7 @@ import torch
 
 from export.encoders import AUDIO_GRAPH, FUSION_GRAPH, VISION_GRAPH, export_checked
 from export.errors import ExportError
-from export.gguf_llm import write_gguf
+from export.gguf_llm import LazyTensor, write_gguf, write_gguf_tensors
 from export.gguf_lora import write_lora_gguf
 from runtime import prompt as prompts
 from runtime.atomic import atomic_dir
@@ -160,26 +160,55 @@ def export_bundle(model: AffectGPT, out: str | Path, llm_type: str = "f16", name
             write_gguf(hf_llm, model.tokenizer, gguf_path, llm_type, model.bos_id, model.eos_id)
             llm_parity = check_llm_parity(model, hf_llm, gguf_path, llm_type, seed)
             llm_kind = llm_type.upper()
-        manifest = Manifest(
-            name=name or f"affectgpt-{model.cfg.preset}",
-            dims=Dims(vision_dim=model.vision.dim, audio_dim=model.audio.dim, llm_width=model.llm_width,
-                      vocab_size=int(hf_llm.get_input_embeddings().weight.shape[0])),
-            preprocessing=model.cfg.preprocessing,
-            prompt=PromptSpec(template=model.cfg.template, question=model.cfg.question, bos_token=model.bos_token,
-                              eos_token=model.eos_token, bos_id=model.bos_id, eos_id=model.eos_id,
-                              inference_bos=model.cfg.inference_bos, placeholder_rows=tuple(model.fusion.rows),
-                              placeholders=model.placeholders),
-            files=_with_external_data(tmp, {
-                VISION: file_entry(tmp, VISION_GRAPH.file, "fp32"),
-                AUDIO: file_entry(tmp, AUDIO_GRAPH.file, "fp32"),
-                FUSION: file_entry(tmp, FUSION_GRAPH.file, "fp32"),
-                LLM_ROLE: file_entry(tmp, gguf_path.name, llm_kind),
-            }),
-            versions=_versions(),
-            weights="random" if random_weights else "trained",
-            base_model=base_model,
-            parity={**{f"{k}.max_abs_diff": v for k, v in onnx_parity.items()},
-                    **{f"{gguf_path.name}.{k}": v for k, v in llm_parity.items()}},
-        )
+        manifest = _manifest(model, tmp, name, gguf_path, llm_kind, random_weights, base_model,
+                             {**{f"{k}.max_abs_diff": v for k, v in onnx_parity.items()},
+                              **{f"{gguf_path.name}.{k}": v for k, v in llm_parity.items()}})
+        write_manifest(tmp, manifest)
+    return manifest
+
+
+def _manifest(model: AffectGPT, folder: Path, name: str | None, gguf_path: Path, llm_kind: str, random_weights: bool,
+              base_model: dict | None, parity: dict) -> Manifest:
+    return Manifest(
+        name=name or f"affectgpt-{model.cfg.preset}",
+        dims=Dims(vision_dim=model.vision.dim, audio_dim=model.audio.dim, llm_width=model.llm_width,
+                  vocab_size=int(model.llm.get_input_embeddings().weight.shape[0])),
+        preprocessing=model.cfg.preprocessing,
+        prompt=PromptSpec(template=model.cfg.template, question=model.cfg.question, bos_token=model.bos_token,
+                          eos_token=model.eos_token, bos_id=model.bos_id, eos_id=model.eos_id,
+                          inference_bos=model.cfg.inference_bos, placeholder_rows=tuple(model.fusion.rows),
+                          placeholders=model.placeholders),
+        files=_with_external_data(folder, {
+            VISION: file_entry(folder, VISION_GRAPH.file, "fp32"),
+            AUDIO: file_entry(folder, AUDIO_GRAPH.file, "fp32"),
+            FUSION: file_entry(folder, FUSION_GRAPH.file, "fp32"),
+            LLM_ROLE: file_entry(folder, gguf_path.name, llm_kind),
+        }),
+        versions=_versions(),
+        weights="random" if random_weights else "trained",
+        base_model=base_model,
+        parity=parity,
+    )
+
+
+def export_bundle_streamed(model: AffectGPT, tensors: list[LazyTensor], out: str | Path, name: str | None = None,
+                           seed: int = 0, random_weights: bool = False, progress=None) -> Manifest:
+    """A bundle whose LLM is never in memory: `model` holds the encoders and the fusion (checked as export_bundle
+    checks them) and its LLM only on the meta device; the F16 GGUF is written tensor by tensor from `tensors`
+    (export/lazy_llm.py: the LoRA merged into each weight as it is made). The LLM's logits are not compared with
+    PyTorch's (that would need the model in memory); its tokenizer is the model's, written as export_bundle writes it."""
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not (out / MANIFEST_NAME).is_file():
+        raise ExportError(f"{out} exists and is not a bundle: refusing to replace it")
+    model.eval()
+    with atomic_dir(out) as tmp:
+        log.info("exporting encoders and fusion to ONNX")
+        onnx_parity = export_encoders(model, tmp, seed)
+        gguf_path = tmp / LLM_FILES["f16"]
+        log.info("writing the LoRA-merged LLM as GGUF F16, tensor by tensor")
+        write_gguf_tensors(model.llm.config, tensors, model.tokenizer, gguf_path, "f16", model.bos_id, model.eos_id,
+                           progress=progress)
+        manifest = _manifest(model, tmp, name, gguf_path, "F16", random_weights, None,
+                             {f"{k}.max_abs_diff": v for k, v in onnx_parity.items()})
         write_manifest(tmp, manifest)
     return manifest

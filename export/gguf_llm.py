@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Callable
 
 import gguf
 import numpy as np
@@ -52,18 +53,43 @@ def tokenizer_tables(tokenizer: Tokenizer, n_vocab: int) -> tuple[list[str], lis
     return tokens, types, merges
 
 
+# One tensor of the LLM, made when it is written: (HF name, shape, → its fp32 values). A GGUF written from these
+# holds one tensor in memory at a time (plus what the maker needs), however large the model.
+LazyTensor = tuple[str, tuple[int, ...], Callable[[], np.ndarray]]
+
+
+def model_tensors(llm) -> list[LazyTensor]:
+    """The tensors of a model in memory (a merged transformers causal LM), in state-dict order."""
+    state = llm.state_dict()
+    if llm.config.tie_word_embeddings:
+        state.pop("lm_head.weight", None)  # llama.cpp reuses token_embd
+    return [(name, tuple(t.shape), lambda t=t: t.detach().float().cpu().numpy()) for name, t in state.items()]
+
+
 def write_gguf(llm, tokenizer: Tokenizer, path: str | os.PathLike, file_type: str, bos_id: int, eos_id: int,
                name: str = "affectgpt-llm") -> None:
     """Write `llm` (a merged transformers causal LM, fp32) as GGUF of `file_type` ("f32" | "f16") to `path`."""
-    config = llm.config
-    arch_name = config.architectures[0] if config.architectures else type(llm).__name__
+    write_gguf_tensors(llm.config, model_tensors(llm), tokenizer, path, file_type, bos_id, eos_id, name)
+
+
+def write_gguf_tensors(config, tensors: list[LazyTensor], tokenizer: Tokenizer, path: str | os.PathLike,
+                       file_type: str, bos_id: int, eos_id: int, name: str = "affectgpt-llm",
+                       progress: Callable[[int], None] | None = None) -> None:
+    """Write the LLM of HF `config` as GGUF, each tensor made, converted and written in turn (the header first: the
+    tensor table needs only the shapes). `progress(bytes)` after each tensor."""
+    arch_name = config.architectures[0] if getattr(config, "architectures", None) else "Qwen2ForCausalLM"
     if arch_name not in ARCHITECTURES:
         raise ValueError(f"no GGUF mapping for {arch_name}; supported: {', '.join(ARCHITECTURES)}")
     arch = ARCHITECTURES[arch_name]
     tensor_map = gguf.get_tensor_name_map(arch, config.num_hidden_layers)
-    state = {k: v.detach().float().cpu().numpy() for k, v in llm.state_dict().items()}
-    if config.tie_word_embeddings:
-        state.pop("lm_head.weight", None)  # llama.cpp reuses token_embd
+    shapes = {hf_name: shape for hf_name, shape, _ in tensors}
+    plan = []
+    for hf_name, shape, make in tensors:
+        gguf_name = tensor_map.get_name(hf_name, try_suffixes=(".weight", ".bias"))
+        if gguf_name is None:
+            raise ValueError(f"no GGUF name for tensor {hf_name}")
+        dtype = np.dtype(np.float16 if file_type == "f16" and len(shape) == 2 else np.float32)  # 1-D stays F32
+        plan.append((gguf_name, shape, dtype, make))
 
     with atomic_file(path) as tmp:
         writer = gguf.GGUFWriter(str(tmp), gguf.MODEL_ARCH_NAMES[arch])
@@ -71,8 +97,7 @@ def write_gguf(llm, tokenizer: Tokenizer, path: str | os.PathLike, file_type: st
         writer.add_file_type(FILE_TYPES[file_type])
         for method, read in HPARAMS.items():
             getattr(writer, method)(read(config))
-        n_vocab = state["model.embed_tokens.weight"].shape[0]
-        tokens, types, merges = tokenizer_tables(tokenizer, n_vocab)
+        tokens, types, merges = tokenizer_tables(tokenizer, shapes["model.embed_tokens.weight"][0])
         writer.add_tokenizer_model("gpt2")
         writer.add_tokenizer_pre("qwen2")
         writer.add_token_list(tokens)
@@ -82,16 +107,18 @@ def write_gguf(llm, tokenizer: Tokenizer, path: str | os.PathLike, file_type: st
         writer.add_eos_token_id(eos_id)
         writer.add_pad_token_id(eos_id)
         writer.add_add_bos_token(False)  # the runtime places bos itself, as training does
-
-        for hf_name, array in state.items():
-            gguf_name = tensor_map.get_name(hf_name, try_suffixes=(".weight", ".bias"))
-            if gguf_name is None:
-                raise ValueError(f"no GGUF name for tensor {hf_name}")
-            if file_type == "f16" and array.ndim == 2:
-                array = array.astype(np.float16)
-            writer.add_tensor(gguf_name, np.ascontiguousarray(array))
+        for gguf_name, shape, dtype, _ in plan:
+            writer.add_tensor_info(gguf_name, shape, dtype, int(np.prod(shape)) * dtype.itemsize)
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
-        writer.write_tensors_to_file()
+        writer.write_ti_data_to_file()
+        for gguf_name, shape, dtype, make in plan:
+            array = make()
+            if array.shape != tuple(shape):
+                raise ValueError(f"{gguf_name}: made {list(array.shape)}, announced {list(shape)}")
+            array = np.ascontiguousarray(array, dtype=dtype)
+            writer.write_tensor_data(array)
+            if progress:
+                progress(array.nbytes)
+            del array
         writer.close()
-

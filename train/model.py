@@ -14,6 +14,8 @@ the fusion, AffectGPT, then the builders of its parts. (The Q-Former fusion of t
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import nn
 
@@ -264,8 +266,9 @@ def decode_step(llm, out, input_ids: torch.Tensor):
     return llm(input_ids=input_ids, past_key_values=out.past_key_values, use_cache=True)
 
 
-def build_parts(cfg: ModelConfig):
-    """(vision, audio, llm, tokenizer): random weights from configs, or pretrained from local folders."""
+def build_parts(cfg: ModelConfig, llm_on_meta: bool = False):
+    """(vision, audio, llm, tokenizer): random weights from configs, or pretrained from local folders. `llm_on_meta`:
+    the LLM only as names and shapes on PyTorch's meta device (no memory), for an export that writes it as it goes."""
     from transformers import (CLIPVisionConfig, CLIPVisionModelWithProjection, HubertConfig, HubertModel,
                               Qwen2Config, Qwen2ForCausalLM)
 
@@ -301,14 +304,19 @@ def build_parts(cfg: ModelConfig):
         tokenizer = GGUFTokenizer(cfg.llm_base)
     elif cfg.llm_path:
         from pathlib import Path
-        from transformers import AutoModelForCausalLM
+        from transformers import AutoConfig, AutoModelForCausalLM
 
-        llm = AutoModelForCausalLM.from_pretrained(cfg.llm_path, local_files_only=True, **llm_load_options(cfg))
+        if llm_on_meta:
+            with torch.device("meta"):
+                llm = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(cfg.llm_path, local_files_only=True))
+        else:
+            llm = AutoModelForCausalLM.from_pretrained(cfg.llm_path, local_files_only=True, **llm_load_options(cfg))
         tokenizer = load_tokenizer(cfg.tokenizer_path or str(Path(cfg.llm_path) / "tokenizer.json"))
     else:
         tokenizer = load_tokenizer(cfg.tokenizer_path) if cfg.tokenizer_path else train_tiny_tokenizer(cfg.tokenizer_vocab_size)
         rows = max(cfg.llm_vocab_size or 0, tokenizer.get_vocab_size())
-        llm = Qwen2ForCausalLM(Qwen2Config(vocab_size=rows, **cfg.llm))
+        with torch.device("meta") if llm_on_meta else contextlib.nullcontext():
+            llm = Qwen2ForCausalLM(Qwen2Config(vocab_size=rows, **cfg.llm))
     if cfg.vision_kind == "clip":
         vision = VisionEncoder(clip)
     return vision, AudioEncoder(hubert), llm, tokenizer
