@@ -122,6 +122,7 @@ def run_runtime(spec: dict) -> dict:
     roles.append(variant_role("llm", spec.get("llm_variant")))
     return {"timings": timings, "peak_rss_mb": peak_rss_mb(), "model_bytes": sum(files[r].bytes for r in roles),
             "encoder_bytes": sum(files[r].bytes for r in roles[:3]), "llm_bytes": files[roles[-1]].bytes,
+            "prompt_positions": sum(len(piece) for piece in pieces),
             "providers": pipeline.encoders.providers}
 
 

@@ -36,8 +36,8 @@ def test_agreement_rises_where_the_filters_drop_wrong_clips():
 
 @pytest.mark.slow
 def test_the_engine_on_300_unseen_synthetic_clips(tmp_path):
-    """python -m pytest -m slow tests/benchmarks/test_annotation.py  (40 min to 2 h on two shared cores); the table is
-    left in $AFFECTGPT_RESULTS/annotation (default: a temporary folder)"""
+    """python -m pytest -m slow tests/benchmarks/test_annotation.py  (2 to 3 h on two shared cores, the fine-tunes
+    included); the tables are left in $AFFECTGPT_RESULTS/annotation (default: a temporary folder)"""
     import os
 
     out = Path(os.environ.get("AFFECTGPT_RESULTS", tmp_path)) / "annotation"
@@ -50,3 +50,29 @@ def test_the_engine_on_300_unseen_synthetic_clips(tmp_path):
                      str(out / "corpus" / "truth.jsonl"), "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert json.loads((out / "annotation.json").read_text())["clips"] >= 300
+    # the default fine-tuned on the engine's labels against the true ones, two seeds each, on the frozen held-out split
+    tuned = run_cli("benchmarks.annotation_finetune", "--dataset", str(out / "dataset"), "--truth",
+                    str(out / "corpus" / "truth.jsonl"), "--out", str(out / "finetune"), "--seeds", "1,2", timeout=4 * 3600)
+    assert tuned.returncode == 0, tuned.stderr
+    report = json.loads((out / "finetune" / "annotation_finetune.json").read_text())
+    assert len(report["runs"]) == 4 and all(r["steps"] > 0 for r in report["runs"])
+
+
+def test_the_truth_tables_hold_the_same_clips_as_the_engines(tmp_path):
+    import csv
+
+    from benchmarks.annotation_finetune import truth_tables
+    from benchmarks.errors import BenchmarkError
+
+    dataset = tmp_path / "dataset"
+    dataset.mkdir()
+    (dataset / "track2_train_mercaptionplus.csv").write_text("name,openset\nb,[sad]\na,\"[happy, excited]\"\n")
+    truth = {"a": {"labels": ["happy"], "description": "She smiles, \"really\"."},
+             "b": {"labels": [], "description": "Flat."}, "c": {"labels": ["angry"], "description": "x"}}
+    assert truth_tables(dataset, "train_mercaptionplus", truth, tmp_path / "truth") == ["b", "a"]
+    with open(tmp_path / "truth" / "track2.csv", newline="") as f:
+        assert [(r["name"], r["openset"]) for r in csv.DictReader(f)] == [("b", "[]"), ("a", "[happy]")]
+    with open(tmp_path / "truth" / "track3.csv", newline="") as f:
+        assert [r["reason"] for r in csv.DictReader(f)] == ["Flat.", "She smiles, \"really\"."]
+    with pytest.raises(BenchmarkError, match="not in the truth"):
+        truth_tables(dataset, "train_mercaptionplus", {"a": truth["a"]}, tmp_path / "t2")
