@@ -3,6 +3,7 @@
     python -m export --checkpoint runs/ckpt --out bundles/mine
     python -m export --preset tiny --random-weights --out bundles/tiny          # pipeline and latency tests
     python -m export --shapes affectgpt-7b --out bundles/7b     # the paper's sizes, random weights, LLM never in memory
+    python -m export --checkpoint ckpt/affectgpt --stream --out B  # a 7B checkpoint in a few GB of memory
     python -m export --preset affectgpt-7b --random-weights --vision-path CLIP_DIR --audio-path HUBERT_DIR \
         --llm-path QWEN_DIR --out B                 # pretrained encoders and LLM, but an untrained fusion and LoRA
 
@@ -40,7 +41,15 @@ def main(argv=None) -> int:
     ap.add_argument("--vision-path", help="affectgpt-7b: local CLIP ViT-L/14 folder")
     ap.add_argument("--audio-path", help="affectgpt-7b: local chinese-hubert-large folder")
     ap.add_argument("--llm-path", help="affectgpt-7b: local Qwen2.5-7B-Instruct folder")
+    ap.add_argument("--stream", action="store_true",
+                    help="--checkpoint over a local LLM folder (the 7B preset): write the LLM tensor by tensor, the "
+                         "LoRA merged into each, never the whole model in memory (its logits are then not compared "
+                         "with PyTorch's)")
     args = ap.parse_args(argv)
+    if args.stream and not args.checkpoint:
+        raise UsageError("--stream applies to --checkpoint (--shapes always streams)")
+    if (args.stream or args.shapes) and args.llm_type != "f16":
+        raise UsageError("a streamed LLM is written as F16 (quantise it afterwards with python -m quant gguf)")
     config = None
     if args.preset:
         if not args.random_weights:
@@ -53,8 +62,20 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
     logging.getLogger("export").setLevel(logging.INFO)  # our progress; the exporters' own chatter stays quiet
 
-    if args.shapes:
-        return export_shapes(args.shapes, args.out, args.seed, args.name)
+    if args.shapes or args.stream:
+        import resource
+
+        from export.streamed import export_checkpoint, export_shapes
+
+        if args.shapes:
+            manifest, peak_mb, seconds = export_shapes(args.shapes, args.out, args.seed, args.name)
+        else:
+            manifest, peak_mb, seconds = export_checkpoint(args.checkpoint, args.out, args.name)
+        print(json.dumps({"bundle": args.out, "weights": manifest.weights,
+                          "bytes": {role: entry.bytes for role, entry in manifest.files.items()}, "export_s": seconds,
+                          "peak_anon_mb": peak_mb, "ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                          "parity": manifest.parity}))
+        return 0
     from export.bundle import export_bundle
     from train.checkpoint import load_checkpoint
     from train.model import AffectGPT
@@ -64,32 +85,6 @@ def main(argv=None) -> int:
                              random_weights=args.preset is not None)
     sizes = {role: entry.bytes for role, entry in manifest.files.items()}
     print(json.dumps({"bundle": args.out, "weights": manifest.weights, "bytes": sizes, "parity": manifest.parity}))
-    return 0
-
-
-def export_shapes(shapes: str, out: str, seed: int, name: str | None) -> int:
-    """full_size(shapes) with random weights → a bundle; the LLM only ever on the meta device."""
-    import resource
-    import time
-
-    from export.bundle import export_bundle_streamed
-    from export.lazy_llm import random_lora, random_tensors
-    from export.memory import AnonPeak
-    from train.config import full_size
-    from train.model import AffectGPT, build_parts
-
-    start = time.perf_counter()
-    with AnonPeak() as peak:
-        cfg = full_size(shapes, seed)
-        model = AffectGPT(cfg, *build_parts(cfg, llm_on_meta=True))
-        config = model.llm.get_base_model().config
-        lora = random_lora(config, tuple(cfg.lora_targets), cfg.lora_r, cfg.lora_alpha, seed)
-        manifest = export_bundle_streamed(model, random_tensors(config, seed, lora), out, name=name or f"shapes-{shapes}",
-                                          seed=seed, random_weights=True)
-    sizes = {role: entry.bytes for role, entry in manifest.files.items()}
-    print(json.dumps({"bundle": out, "weights": manifest.weights, "bytes": sizes, "export_s": time.perf_counter() - start,
-                      "peak_anon_mb": peak.mb, "ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                      "parity": manifest.parity}))
     return 0
 
 

@@ -78,3 +78,38 @@ def test_a_random_weight_bundle_written_as_it_goes_answers(tmp_path, clip_path):
     finally:
         pipeline.close()
     assert answer.token_ids and answer.prompt_tokens > 10
+
+
+def test_a_checkpoint_over_a_local_llm_folder_streams_to_the_bundle_the_in_memory_export_writes(tmp_path):
+    import hashlib
+    import json
+
+    import torch
+
+    from tests.conftest import run_cli, save_tiny_parts
+    from train.checkpoint import save_checkpoint
+    from train.config import affectgpt_7b
+    from train.model import AffectGPT
+
+    _, *folders = save_tiny_parts(tmp_path, seed=5)
+    model = AffectGPT.build(affectgpt_7b(*folders))
+    g = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:  # a trained fusion and LoRA: the merge must matter
+                p.add_(torch.randn(p.shape, generator=g) * 0.05)
+    save_checkpoint(model, tmp_path / "ckpt")
+    streamed = run_cli("export", "--checkpoint", str(tmp_path / "ckpt"), "--stream", "--out", str(tmp_path / "s"))
+    assert streamed.returncode == 0, streamed.stderr
+    assert json.loads(streamed.stdout)["peak_anon_mb"] > 0
+    memory = run_cli("export", "--checkpoint", str(tmp_path / "ckpt"), "--out", str(tmp_path / "m"))
+    assert memory.returncode == 0, memory.stderr
+    for name in ("vision.onnx", "audio.onnx", "fusion.onnx"):
+        assert hashlib.sha256((tmp_path / "s" / name).read_bytes()).digest() == \
+            hashlib.sha256((tmp_path / "m" / name).read_bytes()).digest(), name
+    a, b = _tensors(tmp_path / "s" / "llm-f16.gguf"), _tensors(tmp_path / "m" / "llm-f16.gguf")
+    assert a.keys() == b.keys()
+    for name in a:
+        np.testing.assert_allclose(a[name].astype(np.float32), b[name].astype(np.float32), rtol=0, atol=2e-3, err_msg=name)
+    refused = run_cli("export", "--preset", "tiny", "--random-weights", "--stream", "--out", str(tmp_path / "x"))
+    assert refused.returncode == 2 and "--stream applies to --checkpoint" in refused.stderr
