@@ -25,21 +25,12 @@ from benchmarks.recipe import log, run
 from benchmarks.report import write_report
 from runtime.atomic import write_text
 from runtime.errors import run_cli
+from train.annotate.dataset import csv_text, train_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 FROZEN = ROOT / "benchmarks" / "data" / "heldout" / "test-0126542-seed1-160.jsonl"
 DEFAULT_BUNDLE = ROOT / "runtime" / "demo" / "bundle"
 SOURCES = ("engine", "truth")
-
-
-def _csv(rows, header) -> str:
-    import io
-
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buf.getvalue()
 
 
 def truth_tables(dataset: Path, which: str, truth: dict[str, dict], out: Path) -> list[str]:
@@ -51,8 +42,8 @@ def truth_tables(dataset: Path, which: str, truth: dict[str, dict], out: Path) -
     if unknown:
         raise BenchmarkError(f"{len(unknown)} clips of the dataset are not in the truth file, e.g. {unknown[:3]}")
     out.mkdir(parents=True, exist_ok=True)
-    write_text(out / "track2.csv", _csv(((n, "[" + ", ".join(truth[n]["labels"]) + "]") for n in names), ("name", "openset")))
-    write_text(out / "track3.csv", _csv(((n, truth[n]["description"]) for n in names), ("name", "reason")))
+    write_text(out / "track2.csv", csv_text(((n, "[" + ", ".join(truth[n]["labels"]) + "]") for n in names), ("name", "openset")))
+    write_text(out / "track3.csv", csv_text(((n, truth[n]["description"]) for n in names), ("name", "reason")))
     return names
 
 
@@ -134,8 +125,7 @@ def main(argv=None) -> int:
     if not (out / "default" / "unbundled.json").is_file():
         run("export.unbundle", args.bundle, "--out", str(out / "default"))
     args.heldout_corpus = heldout_corpus(out / "heldout-corpus")
-    specs = {"engine": f"{dataset / 'video'}:{dataset / f'track2_{args.set}.csv'},{dataset / f'track3_{args.set}.csv'}:"
-                       f"{dataset / 'subtitle_chieng.csv'}",
+    specs = {"engine": train_spec(dataset, args.set),
              "truth": f"{dataset / 'video'}:{out / 'truth' / 'track2.csv'},{out / 'truth' / 'track3.csv'}:"
                       f"{dataset / 'subtitle_chieng.csv'}"}
     report = {"clips": len(names), "set": args.set, "epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size,

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.errors import BenchmarkError
 from benchmarks.metrics import cosine
 from benchmarks.report import cpu_id, cpu_name, write_report
 from runtime.errors import run_cli
@@ -222,6 +223,26 @@ def prepare(shapes: str | None, checkpoint: str | None, workdir: Path, llm_types
     return checkpoint, str(bundle)
 
 
+def check_memory(shapes: str) -> None:
+    """The references hold the whole model in fp32 (and the export a second copy while it merges): refuse, in one
+    line, a size this machine cannot hold rather than let it swap or be killed."""
+    from export.lazy_llm import meta_shapes
+    from train.config import full_size
+    from transformers import Qwen2Config
+
+    cfg = full_size(shapes)
+    config = Qwen2Config(vocab_size=cfg.llm_vocab_size, **cfg.llm)
+    need = 4 * sum(int(np.prod(s)) for s in meta_shapes(config).values()) * 2  # fp32, twice
+    available = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            available = int(line.split()[1]) * 1024
+    if available and need > available:
+        raise BenchmarkError(f"--shapes {shapes} needs about {need / 1e9:.0f} GB for the PyTorch references, this machine "
+                             f"has {available / 1e9:.0f} GB available: python -m benchmarks.paper_size runs the runtime at "
+                             "this size without the references")
+
+
 def speech_clip(workdir: Path) -> str:
     """A 4 s talking-face clip whose audio is real speech (espeak-ng) when it is installed, else a voiced tone."""
     from train.synth import write_clip
@@ -394,6 +415,8 @@ def main(argv=None) -> int:
 
     from quant.cpu import has_bf16
 
+    if args.shapes and args.shapes != "tiny":
+        check_memory(args.shapes)
     workdir = Path(tempfile.mkdtemp(prefix="affectgpt-latency-"))
     clip = args.clip or speech_clip(workdir)
     llm_types = [t.strip().upper() for t in args.llm_types.split(",") if t.strip()]

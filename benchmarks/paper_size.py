@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from benchmarks.errors import BenchmarkError
+from benchmarks.recipe import log
 from benchmarks.report import write_report
 from runtime.errors import run_cli
 
@@ -30,10 +31,6 @@ from runtime.errors import run_cli
 JETSONS = {"AGX Orin 64GB": {"bandwidth_gbs": 204.8, "int8_tops_sparse": 275, "memory_gb": 64},
            "Orin Nano 8GB": {"bandwidth_gbs": 68.0, "int8_tops_sparse": 40, "memory_gb": 8}}
 UTILISATION = 0.3  # assumed share of the dense INT8 peak the encoders and the prefill reach on the GPU
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 def run(*args: str, capture: bool = False) -> tuple[float, str]:

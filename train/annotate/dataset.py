@@ -102,7 +102,7 @@ def decisions(dataset: Path) -> dict[str, dict]:
     return {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))} if folder.is_dir() else {}
 
 
-def _csv(rows, header) -> str:
+def csv_text(rows, header) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
@@ -113,7 +113,7 @@ def _csv(rows, header) -> str:
 def write_tables(dataset: Path) -> dict[str, int]:
     """The CSVs from every finished clip and review decision (each written atomically). → clips per set."""
     recs, decided = records(dataset), decisions(dataset)
-    write_text(dataset / "subtitle_chieng.csv", _csv(((n, r["clues"]["acoustic"]["words"]) for n, r in recs.items()
+    write_text(dataset / "subtitle_chieng.csv", csv_text(((n, r["clues"]["acoustic"]["words"]) for n, r in recs.items()
                                                       if "clues" in r),
                                                      ("name", "english")))
     counts = {}
@@ -123,9 +123,9 @@ def write_tables(dataset: Path) -> dict[str, int]:
         def final(r, d, key):
             return d[key] if d is not None and d["decision"] == "edit" and key in d else r[key]
         write_text(dataset / f"track2_{name_of_set}.csv",
-                   _csv(((n, "[" + ", ".join(final(r, d, "labels")) + "]") for n, r, d in chosen), ("name", "openset")))
+                   csv_text(((n, "[" + ", ".join(final(r, d, "labels")) + "]") for n, r, d in chosen), ("name", "openset")))
         write_text(dataset / f"track3_{name_of_set}.csv",
-                   _csv(((n, final(r, d, "description")) for n, r, d in chosen), ("name", "reason")))
+                   csv_text(((n, final(r, d, "description")) for n, r, d in chosen), ("name", "reason")))
         counts[name_of_set] = len(chosen)
     return counts
 
