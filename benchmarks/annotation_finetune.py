@@ -23,6 +23,7 @@ from pathlib import Path
 from benchmarks.errors import BenchmarkError
 from benchmarks.recipe import log, run
 from benchmarks.report import write_report
+from quant.cpu import has_bf16
 from runtime.atomic import write_text
 from runtime.errors import run_cli
 from train.annotate.dataset import csv_text, train_spec
@@ -74,6 +75,8 @@ def finetune(init: Path, spec: str, seed: int, args, out: Path) -> dict:
     if not (run_dir / "metrics.json").is_file():
         run("train", "--init-checkpoint", str(init), "--data", spec, "--label-type", "hybrid", "--epochs", str(args.epochs),
             "--lr", str(args.lr), "--batch-size", str(args.batch_size), "--seed", str(seed), "--no-progress",
+            *(["--amp", "bf16"] if has_bf16() else []),  # as the default's recipe trains it
+            *(["--resume"] if (run_dir / "checkpoint").is_dir() else []),  # an interrupted run goes on where it was
             "--out", str(run_dir))
     if not (bundle / "manifest.json").is_file():
         run("export", "--checkpoint", str(run_dir / "checkpoint"), "--out", str(bundle), "--name", out.name)
