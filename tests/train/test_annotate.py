@@ -151,3 +151,17 @@ def test_a_merge_llm_without_a_chat_template_is_refused_in_one_line(tmp_path, bu
                      "--no-bundle-vote", "--no-progress")
     assert result.returncode == 1 and "no chat template" in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("error: ")
+
+
+def test_the_default_bundles_face_readings_are_its_own_probabilities_and_vote():
+    """The default's vision graph gives the seven probabilities: read as they are (not taken for logits and
+    flattened by a second softmax), a smiling sample reads happy and the face voter votes."""
+    from train.annotate.clues import FaceReader, read_media
+    from train.annotate.filters import face_vote
+
+    frames, times, _, _ = read_media(SAMPLES / "happy.mp4")
+    visual = FaceReader(ROOT / "runtime" / "demo" / "bundle").read(frames, times)
+    mean = visual.mean()
+    assert max(mean, key=mean.get) == "happy" and mean["happy"] > 0.5
+    assert all(abs(sum(p) - 1) < 1e-3 for p in visual.probabilities)
+    assert face_vote({"visual": {"mean": mean}}) == "positive"

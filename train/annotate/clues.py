@@ -1,8 +1,8 @@
 """Clues per modality, each from a specialised model, as MER-Caption's pipeline gathers them before the merge.
 
     visual:   the face track — every sampled frame's largest face (runtime/face.py, as the stream crops it), read by
-              the FER2013 expression network through the bundle's own vision graph (runtime/encode.py), whose last
-              seven features are the expression logits → per-frame probabilities → phrases with timing
+              the FER2013 expression network through the bundle's own vision graph (runtime/encode.py), which gives
+              the seven class probabilities (or ends with the seven logits) → per-frame probabilities → phrases
     acoustic: speech or not (silero-vad), the words (the given subtitle, else Whisper tiny.en), prosody (eGeMAPS v02
               functionals from afx-audio, MIT: pitch, loudness, voiced segments per second, pauses) → phrases
 """
@@ -18,12 +18,12 @@ import numpy as np
 from runtime.encode import encoder_inputs
 from runtime.encoders import Encoders
 from runtime.manifest import VISION, AUDIO, FUSION, read_manifest
+from runtime.expression import FER_CLASSES, expression_probabilities
 from runtime.media import read_clip
 from runtime.preprocess import frame_indices
 from runtime.speech import Transcriber, VoiceActivity
 from train.errors import TrainError
 
-FER_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")  # train/fer.py's output order
 TRACK_FRAMES = 16  # frames read per clip: 4 per second on a 4 s clip
 SAMPLE_RATE = 16000
 EXPRESSION_MIN = 0.35  # a class counts in a frame from this probability (FER2013's chance level is 0.14)
@@ -70,8 +70,8 @@ class MediaInfo:
 
 
 class FaceReader:
-    """The expression network as the device runs it: a bundle whose vision graph ends with FER2013's seven logits
-    (the embedded default's does)."""
+    """The expression network as the device runs it: a bundle whose vision graph gives FER2013's seven probabilities
+    (the embedded default's does) or ends with its seven logits."""
 
     def __init__(self, bundle: str | Path, threads: int | None = None):
         manifest = read_manifest(bundle, verify_hashes=False)
@@ -85,9 +85,7 @@ class FaceReader:
         """Frames [N, H, W, 3] uint8 RGB at `times` → the track. Where the detector finds no face the whole frame is
         read, as the stream does (a close-up still shows the expression)."""
         inputs = encoder_inputs(list(frames), np.zeros(0, np.float32), self.prep, face_crop=True)
-        logits = self.encoders.encode_frames(inputs.pixels)[:, -len(FER_CLASSES):]
-        p = np.exp(logits - logits.max(axis=1, keepdims=True))
-        p /= p.sum(axis=1, keepdims=True)
+        p = expression_probabilities(self.encoders.encode_frames(inputs.pixels))
         found = [bool(x) for x in (inputs.faces or [False] * len(frames))]
         probs = [row.round(4).tolist() for row in p]
         return VisualClues(times, found, probs, face_phrases(times, found, probs))
