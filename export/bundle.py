@@ -128,13 +128,19 @@ def _with_external_data(folder: Path, files: dict) -> dict:
     return files
 
 
+def replaceable(out: str | Path) -> Path:
+    """`out` as a Path, if it is empty, absent or a bundle (which an export replaces); else refuse."""
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not (out / MANIFEST_NAME).is_file():
+        raise ExportError(f"{out} exists and is not a bundle: refusing to replace it")
+    return out
+
+
 def export_bundle(model: AffectGPT, out: str | Path, llm_type: str = "f16", name: str | None = None,
                   seed: int = 0, inplace: bool = False, random_weights: bool = False) -> Manifest:
     """Write a checked bundle to `out` (replacing a bundle there). → its manifest. `random_weights` marks a
     model whose fusion and LoRA were never trained (latency and pipeline tests): the manifest says so."""
-    out = Path(out)
-    if out.exists() and any(out.iterdir()) and not (out / MANIFEST_NAME).is_file():
-        raise ExportError(f"{out} exists and is not a bundle: refusing to replace it")
+    out = replaceable(out)
     if llm_type not in LLM_FILES:
         raise ExportError(f"unknown LLM type {llm_type!r}; choose from {', '.join(LLM_FILES)}")
     model.eval()
@@ -197,9 +203,7 @@ def export_bundle_streamed(model: AffectGPT, tensors: list[LazyTensor], out: str
     checks them) and its LLM only on the meta device; the F16 GGUF is written tensor by tensor from `tensors`
     (export/lazy_llm.py: the LoRA merged into each weight as it is made). The LLM's logits are not compared with
     PyTorch's (that would need the model in memory); its tokenizer is the model's, written as export_bundle writes it."""
-    out = Path(out)
-    if out.exists() and any(out.iterdir()) and not (out / MANIFEST_NAME).is_file():
-        raise ExportError(f"{out} exists and is not a bundle: refusing to replace it")
+    out = replaceable(out)
     model.eval()
     with atomic_dir(out) as tmp:
         log.info("exporting encoders and fusion to ONNX")

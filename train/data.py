@@ -95,12 +95,14 @@ def layout_report(samples: list[Sample]) -> dict:
             "audio_wav": sum(s.wav is not None for s in samples), "face_crops": sum(s.faces is not None for s in samples)}
 
 
-def check_face_crops(samples: list[Sample], prep: Preprocessing, log=None) -> dict:
-    """A face-crop model read from a release trains on its OpenFace crops: refuse when none is found (the
-    runtime's own face detector would silently stand in for them), report how many samples lack one."""
+def check_face_crops(samples: list[Sample], prep: Preprocessing, log=None, openface: bool = True) -> dict:
+    """A face-crop model that learnt its faces from OpenFace crops (`openface`: the released model) and reads data
+    in the release's layout trains on those crops: refuse when none is found (the runtime's own face detector would
+    silently stand in for them), report how many samples lack one. A model that learnt its faces from the runtime's
+    detector (the embedded default) has its faces cropped by that detector, as in its own training."""
     report = layout_report(samples)
     release = [s for s in samples if s.release]
-    if prep.face_crop and release:
+    if prep.face_crop and release and openface:
         if not any(s.faces is not None for s in release):
             raise DataError(f"none of {len(release)} samples has OpenFace face crops, which the face model trains on: "
                             "put the release's openface_face/ folder beside video/ (openface_face/<name>/<name>.npy), "

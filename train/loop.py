@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from runtime.atomic import atomic_dir, write_text
-from train.config import PresetError, TrainConfig, model_config
+from train.config import RELEASE_PRESETS, PresetError, TrainConfig, model_config
 from train.data import check_face_crops, read_dataset
 from train.errors import TrainingError
 from train.examples import Examples, epoch_batches, split
@@ -54,7 +54,8 @@ def train(cfg: TrainConfig) -> dict:
         model.llm.enable_input_require_grads()
 
     samples = read_dataset(cfg.data)
-    layout = check_face_crops(samples, model.cfg.preprocessing, log=lambda m: print(m, file=sys.stderr) if rank == 0 else None)
+    layout = check_face_crops(samples, model.cfg.preprocessing, log=lambda m: print(m, file=sys.stderr) if rank == 0 else None,
+                              openface=model.cfg.preset in RELEASE_PRESETS.values())
     train_samples, val_samples = (samples, read_dataset(cfg.val_data)) if cfg.val_data else split(samples, cfg.val_fraction)
     if not train_samples:
         raise TrainingError("no training samples")
