@@ -46,6 +46,20 @@ def test_the_default_bundle_reads_back_into_a_checkpoint_the_trainer_takes(tmp_p
     want = session.run(None, {"face": face.numpy(), "audio": audio.numpy()})[0]
     with torch.no_grad():
         assert np.abs(model.fusion(face, audio).numpy() - want).max() < 1e-4
+    # and the trainer continues from it on a user's clips in the MER-Caption layout (the annotation engine's output),
+    # faces cropped by the runtime's detector as in the default's own training
+    import shutil
+
+    data = tmp_path / "mine"
+    (data / "video").mkdir(parents=True)
+    for name in ("happy", "sad"):
+        shutil.copy(ROOT / "runtime" / "demo" / "samples" / f"{name}.mp4", data / "video" / f"{name}.mp4")
+    (data / "track2.csv").write_text('name,openset\nhappy,"[happy]"\nsad,"[sad]"\n')
+    trained = run_cli("train", "--init-checkpoint", report["checkpoint"], "--data", f"{data / 'video'}:{data / 'track2.csv'}",
+                      "--val-fraction", "0", "--max-steps", "1", "--batch-size", "2", "--no-progress", "--out",
+                      str(tmp_path / "run"))
+    assert trained.returncode == 0, trained.stderr[-1500:]
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["steps"] == 1
 
 
 @pytest.mark.slow
