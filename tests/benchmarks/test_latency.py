@@ -32,3 +32,20 @@ def test_latency_report_on_tiny_shapes(tmp_path):
     assert any(flag in md for flag in ("avx2", "neon", "no SIMD"))
     assert data["meta"]["machine"]["cpu"] in md.splitlines()[0]  # the name with its family and model
     assert (tmp_path / "latency.png").stat().st_size > 1000
+
+
+def test_a_windows_end_to_end_stops_where_the_window_does():
+    """The runtime path measures a warm prefill after the window: it must not count in the window's end to end."""
+    from benchmarks.latency import STAGES, _record
+
+    class Watch:
+        ms = {"vision": 5.0, "llm_prefill": 3.0}
+
+        def total_ms(self):
+            return 20.0  # the window (8) and the warm-prefill measurement after it
+
+    timings = {s: [] for s in STAGES}
+    _record(timings, Watch(), {"llm_decode_per_token": 1.0, "end_to_end": 8.0})
+    assert timings["end_to_end"] == [8.0] and timings["vision"] == [5.0]
+    _record(timings, Watch(), {})
+    assert timings["end_to_end"] == [8.0, 20.0]  # the reference path: the whole watch is the window
