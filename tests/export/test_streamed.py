@@ -80,7 +80,9 @@ def test_a_random_weight_bundle_written_as_it_goes_answers(tmp_path, clip_path):
     assert answer.token_ids and answer.prompt_tokens > 10
 
 
+@pytest.mark.slow
 def test_a_checkpoint_over_a_local_llm_folder_streams_to_the_bundle_the_in_memory_export_writes(tmp_path):
+    """python -m pytest -m slow tests/export/test_streamed.py (two exports, about a minute)"""
     import hashlib
     import json
 
