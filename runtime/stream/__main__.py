@@ -194,6 +194,13 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def _exit_now(signum, frame):
+    """A signal while the finished stream frees its models: leave at once. Raised there, KeyboardInterrupt would
+    stop llama.cpp or ONNX Runtime half-way through freeing, and the interpreter's own clean-up could then crash."""
+    sys.stderr.flush()
+    os._exit(EXIT_INTERRUPTED)
+
+
 def stop_on_signals() -> None:
     """Ctrl-C and SIGTERM (how service managers stop a process) both end the stream after its last window
     and summary. Installed explicitly: a process started from a script in the background inherits SIGINT
@@ -263,6 +270,9 @@ def main(argv=None) -> int:
             stream.close()
         print(f"error: {printable(str(err) or 'out of memory')}", file=sys.stderr)
         return EXIT_FAILED
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):  # the stream has ended: nothing is left to stop gracefully
+            signal.signal(sig, _exit_now)
     engine = stream.engine
     if args.profile:
         print(engine.profile.table(summary["windows_per_s"], summary["dropped"]), file=sys.stderr)
