@@ -138,7 +138,7 @@ def main(argv=None) -> int:
         done.write_text(json.dumps(stages, indent=2))
 
     if "export" not in stages:
-        seconds, line = run("export", "--shapes", args.shapes, "--out", str(bundle), capture=True)
+        _, line = run("export", "--shapes", args.shapes, "--out", str(bundle), capture=True)
         stages["export"] = json.loads(line)
         save()
     clip = speech_clip(work)
