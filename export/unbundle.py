@@ -93,9 +93,8 @@ def unbundle(bundle: str | Path, out: str | Path) -> dict:
         raise ExportError(f"the bundle lacks {', '.join(sorted({VISION, AUDIO, FUSION, LLM} - set(paths)))}")
     cfg = preset_config(manifest)
     alpha, pairs = read_lora_gguf(paths[LLM])
-    cfg.lora_r, cfg.lora_alpha = int(next(iter(pairs.values()))[0].shape[0]), alpha
-    if cfg.lora_alpha == int(cfg.lora_alpha):
-        cfg.lora_alpha = int(cfg.lora_alpha)
+    cfg.lora_r = int(next(iter(pairs.values()))[0].shape[0])
+    cfg.lora_alpha = int(alpha) if alpha.is_integer() else alpha  # the config's own type where it can be
     log.info("rebuilding preset %s (LoRA rank %d, alpha %g)", cfg.preset, cfg.lora_r, cfg.lora_alpha)
     model = AffectGPT.build(cfg).eval()
     dims = manifest.dims
