@@ -221,7 +221,7 @@ def prepare(shapes: str | None, checkpoint: str | None, workdir: Path, llm_types
 
         calibration = workdir / "calibration"
         calibration.mkdir(exist_ok=True)
-        (calibration / Path(clip).name).write_bytes(Path(clip).read_bytes())
+        calibration_clips(calibration, fallback=clip)
         quantize_onnx(bundle, variants, str(calibration))
     return checkpoint, str(bundle)
 
@@ -246,22 +246,53 @@ def check_memory(shapes: str) -> None:
                              "this size without the references")
 
 
+# Calibration speaks other sentences than the measured clip: a static variant is never scored on what set its ranges.
+CALIBRATION_SENTENCES = (
+    "The traffic was terrible this morning and I nearly missed the train.",
+    "We finally got the keys to the new flat, I still cannot believe it.",
+    "Please keep your voice down, the baby has only just fallen asleep.",
+    "I told you three times already, the form goes in the blue box.",
+)
+
+
+def _speech(wav: Path, sentence: str, samples: int, offset: int) -> np.ndarray | None:
+    """espeak-ng's `sentence` at 16 kHz, placed at `offset` in `samples` of silence; None without espeak-ng."""
+    try:
+        subprocess.run(["espeak-ng", "-s", "150", "-w", str(wav), sentence], check=True, capture_output=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    from runtime.media import read_audio
+
+    voice, _ = read_audio(wav, 16000)
+    waveform = np.zeros(samples, np.float32)
+    n = min(voice.size, samples - offset)
+    waveform[offset:offset + n] = voice[:n]
+    return waveform
+
+
+def calibration_clips(folder: Path, fallback: str | None = None) -> list[Path]:
+    """Talking-face clips of CALIBRATION_SENTENCES in `folder`; without espeak-ng, a copy of `fallback`."""
+    from train.synth import write_clip
+
+    clips = []
+    for i, sentence in enumerate(CALIBRATION_SENTENCES):
+        waveform = _speech(folder / f"calibration-{i}.wav", sentence, 64000, 2000)
+        if waveform is None:
+            break
+        (folder / f"calibration-{i}.wav").unlink()
+        clips.append(Path(write_clip(folder / f"calibration-{i}.mp4", seconds=4.0, size=(320, 240), seed=10 + i,
+                                     waveform=waveform)))
+    if not clips and fallback:
+        clips.append(folder / Path(fallback).name)
+        clips[0].write_bytes(Path(fallback).read_bytes())
+    return clips
+
+
 def speech_clip(workdir: Path) -> str:
     """A 4 s talking-face clip whose audio is real speech (espeak-ng) when it is installed, else a voiced tone."""
     from train.synth import write_clip
 
-    waveform = None
-    try:
-        wav = workdir / "speech.wav"
-        subprocess.run(["espeak-ng", "-s", "150", "-w", str(wav), "Honestly, I did not expect you to come back so soon."],
-                       check=True, capture_output=True)
-        from runtime.media import read_audio
-
-        voice, _ = read_audio(wav, 16000)
-        waveform = np.zeros(64000, np.float32)
-        waveform[4000:4000 + min(voice.size, 60000)] = voice[:60000]
-    except (OSError, subprocess.CalledProcessError):
-        pass
+    waveform = _speech(workdir / "speech.wav", "Honestly, I did not expect you to come back so soon.", 64000, 4000)
     return str(write_clip(workdir / "clip.mp4", seconds=4.0, size=(320, 240), seed=1, waveform=waveform))
 
 

@@ -1,15 +1,28 @@
-"""Encoder and fusion precisions: fp16, INT8 dynamic and INT8 static (QDQ, calibrated on real clips).
+"""Encoder and fusion precisions: fp16, INT8 dynamic and INT8 static (calibrated on real clips).
 
-INT8 dynamic weights follow the CPU that quantizes (quantize where you deploy, or pass `signed=`): with VNNI
+Both INT8 variants start from the same prepared graph: constants folded (HuBERT's positional convolution computes
+its weight by weight norm at run time, which the quantizer cannot take), shapes inferred, and each attention folded
+into one MultiHeadAttention node (`quant.attention`). Then
+- `int8-dynamic` quantizes the matrix products, each activation scaled per call: no calibration needed;
+- `int8-static` also runs the convolutions in 8 bits (QDQ, ranges calibrated on clips through the runtime's own
+  preprocessing; ONNX Runtime has no dynamic convolution worth having: ConvInteger was slower than fp32 on HuBERT
+  and lost 4 % cosine). Convolutions that read the raw input (samples, pixels) stay fp32: an 8-bit grid on raw
+  audio cost HuBERT's features 4 % cosine, and the layer is cheap. Its matrix products stay dynamic: static QDQ
+  matrix products ran at half the speed of dynamic ones on the CPU (QLinearMatMul u8·u8).
+
+INT8 weights follow the CPU that quantizes (quantize where you deploy, or pass `signed=`): with VNNI
 (AVX512-VNNI, AVX-VNNI, AMX, Arm dot product) signed per-channel weights, which its s8 kernels multiply exactly;
 without it unsigned per-tensor weights, since signed INT8 saturates in the u8s8 kernels of plain AVX2 (it cost
-the fusion ~40 % error where unsigned weights cost 2–4 %). Static QDQ stays unsigned.
+the fusion ~40 % error where unsigned weights cost 2–4 %).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -19,21 +32,30 @@ from quant.errors import QuantError
 from runtime.atomic import atomic_file
 from runtime.encode import encode, encoder_inputs
 from runtime.encoders import Encoders
-from runtime.manifest import AUDIO, ENCODER_ROLES, FUSION, VISION, file_entry, read_manifest, variant_role, write_manifest
+from runtime.manifest import (
+    AUDIO,
+    ENCODER_ROLES,
+    FUSION,
+    VISION,
+    file_entry,
+    read_manifest,
+    variant_role,
+    write_manifest,
+)
 from runtime.media import read_clip_for
 from runtime.media_files import media_files
 
 log = logging.getLogger(__name__)
 ONNX_VARIANTS = ("fp16", "int8-dynamic", "int8-static")
-# The transformer matrix products carry the cost. Convolutions stay fp32: HuBERT's positional convolution
-# computes its weight (weight norm), which ONNX Runtime's quantizer cannot take.
-QUANTIZED_OPS = ["MatMul", "Gemm"]
+MATRIX_OPS = ["MatMul", "Gemm"]
+# Ops that only move or reshape values: a convolution reached from the graph's input through these reads raw input.
+SHAPE_OPS = {"Unsqueeze", "Squeeze", "Reshape", "Cast", "Transpose", "Identity", "Flatten"}
 def calibration_inputs(bundle: Path, clips: list[Path]) -> dict[str, list[dict[str, np.ndarray]]]:
     """Per graph, the inputs it sees on real clips — through the runtime's own encode path (faces cropped when
     the bundle says so) and its fp32 graphs."""
     manifest = read_manifest(bundle, verify_hashes=False)
     prep = manifest.preprocessing
-    f = lambda role: bundle / manifest.files[role].path  # noqa: E731
+    f = lambda role: bundle / manifest.files[role].path
     enc = Encoders(f(VISION), f(AUDIO), f(FUSION))
     feeds = {VISION: [], AUDIO: [], FUSION: []}
     for path in clips:
@@ -70,17 +92,83 @@ def _convert(src: Path, tmp: Path, variant: str, feeds, signed: bool) -> None:
 
         model = convert_float_to_float16(onnx.load(str(src)), keep_io_types=True)  # fp32 in / out, fp16 inside
         onnx.save(model, str(tmp))
-    elif variant == "int8-dynamic":
-        from onnxruntime.quantization import QuantType, quantize_dynamic
+        return
+    from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        quantize_dynamic(str(src), str(tmp), weight_type=QuantType.QInt8 if signed else QuantType.QUInt8,
-                         per_channel=signed, op_types_to_quantize=QUANTIZED_OPS)
-    elif variant == "int8-static":
-        from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    weights = QuantType.QInt8 if signed else QuantType.QUInt8
+    with tempfile.TemporaryDirectory(dir=tmp.parent) as work:
+        prepared = prepare(src, Path(work) / "prepared.onnx")
+        if variant == "int8-static":
+            convs = Path(work) / "convolutions.onnx"
+            quantize_convolutions(prepared, convs, feeds, weights, per_channel=signed)
+            prepared = convs
+        with _quiet("already quantized"):  # int8-static's convolutions are, on purpose
+            quantize_dynamic(str(prepared), str(tmp), weight_type=weights, per_channel=signed,
+                             op_types_to_quantize=MATRIX_OPS)
 
-        quantize_static(str(src), str(tmp), _Reader(feeds), quant_format=QuantFormat.QDQ,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QUInt8,
-                        calibrate_method=CalibrationMethod.MinMax, op_types_to_quantize=QUANTIZED_OPS)
+
+@contextlib.contextmanager
+def _quiet(words: str):
+    """Drop the root logger's records that contain `words` (onnxruntime.quantization logs through it)."""
+    drop = lambda record: words not in record.getMessage()  # noqa: E731
+    root = logging.getLogger()
+    root.addFilter(drop)
+    try:
+        yield
+    finally:
+        root.removeFilter(drop)
+
+
+def prepare(src: Path, dst: Path) -> Path:
+    """`src` with constants folded, shapes inferred and attention folded, written to `dst`."""
+    import onnx
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from quant.attention import fuse_attention
+
+    quant_pre_process(str(src), str(dst), skip_symbolic_shape=True)
+    model = onnx.load(str(dst))
+    if fuse_attention(model):
+        onnx.save(model, str(dst))
+    return dst
+
+
+def input_convolutions(model) -> list[str]:
+    """Names of the convolutions that read the graph's input (through shape-only ops)."""
+    producer = {o: n for n in model.graph.node for o in n.output}
+    inputs = {i.name for i in model.graph.input}
+
+    def raw(name: str) -> bool:
+        while name not in inputs:
+            node = producer.get(name)
+            if node is None or node.op_type not in SHAPE_OPS:
+                return False
+            name = node.input[0]
+        return True
+
+    return [n.name for n in model.graph.node if n.op_type == "Conv" and raw(n.input[0])]
+
+
+def quantize_convolutions(src: Path, dst: Path, feeds, weights, per_channel: bool) -> None:
+    """Static QDQ on the convolutions that do not read raw input; ranges from `feeds` (MinMax)."""
+    import onnx
+    from onnxruntime.quantization import (
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    model = onnx.load(str(src), load_external_data=False)
+    skip = input_convolutions(model)
+    if not feeds:
+        raise QuantError("int8-static needs calibration clips: --clips DIR")
+    if not any(n.op_type == "Conv" and n.name not in skip for n in model.graph.node):
+        shutil.copyfile(src, dst)
+        return
+    quantize_static(str(src), str(dst), _Reader(feeds), quant_format=QuantFormat.QDQ,
+                    activation_type=QuantType.QUInt8, weight_type=weights, per_channel=per_channel,
+                    calibrate_method=CalibrationMethod.MinMax, op_types_to_quantize=["Conv"], nodes_to_exclude=skip)
 
 
 def quantize_onnx(bundle: str | os.PathLike, variants: list[str], clips_dir: str | None = None) -> dict[str, dict]:
