@@ -135,7 +135,10 @@ class Annotator:
     def frame(self, t: float, frame) -> None:
         rgb = frame.to_ndarray(format="rgb24")
         people = self._current.get("people")
-        box = None if people and len(people) > 1 else self._faces.update(t, rgb)
+        if people and len(people) > 1:  # each box where the face is in this frame, not where the window saw it
+            box, people = None, self._faces.people(t, rgb, people, 1.0)
+        else:
+            box = self._faces.update(t, rgb)
         image = draw(rgb, box, self._current["labels"], self._current["sentiment"], self._current.get("span"), people)
         out = av.VideoFrame.from_image(image)
         pts = int(round(t / CLOCK))

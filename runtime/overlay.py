@@ -63,12 +63,15 @@ def _font(ImageFont, size: int):
 
 
 class FaceBoxes:
-    """The largest face's box, found at most every `every_s` seconds of stream time (the detector costs ~15 ms)."""
+    """Face boxes on the live picture, found at most every `every_s` seconds of stream time (the detector costs
+    ~15 ms): the largest face's, and for several people each person's, moved from where the record saw them (the
+    window's last sampled frame, up to a window old) to the nearest face found on the picture now."""
 
     def __init__(self, every_s: float = 0.25):
         self.every_s = every_s
         self._last_t = -1e9
         self.box = None
+        self.found: list[tuple[int, int, int, int]] = []
         try:
             from runtime.face import FaceDetector
 
@@ -79,5 +82,33 @@ class FaceBoxes:
     def update(self, t: float, rgb: np.ndarray):
         if self.detector is not None and t - self._last_t >= self.every_s:
             self._last_t = t
-            self.box = self.detector.largest(rgb)
+            self.found = self.detector.faces(rgb)
+            self.box = self.found[0] if self.found else None
         return self.box
+
+    def people(self, t: float, rgb: np.ndarray, people: list[dict], scale: float) -> list[dict]:
+        """`people` (a record's list, boxes in frame pixels) with each box in picture pixels, moved to the face
+        found now that lies nearest (each face to one person); a person with no face near keeps the record's box."""
+        self.update(t, rgb)
+        return follow(people, self.found, scale)
+
+
+def follow(people: list[dict], found: list[tuple[int, int, int, int]], scale: float) -> list[dict]:
+    """Greedy nearest-centre matching, nearest pairs first; a pair counts when the centres lie within one box
+    size (the record's) of each other."""
+    boxes = [tuple(v * scale for v in p["box"]) for p in people]
+    centre = lambda b: (b[0] + b[2] / 2, b[1] + b[3] / 2)  # noqa: E731
+    pairs = []
+    for i, b in enumerate(boxes):
+        (bx, by), reach = centre(b), max(b[2], b[3])
+        for j, f in enumerate(found):
+            fx, fy = centre(f)
+            d = ((bx - fx) ** 2 + (by - fy) ** 2) ** 0.5
+            if d <= reach:
+                pairs.append((d, i, j))
+    moved, taken = {}, set()
+    for _, i, j in sorted(pairs):
+        if i not in moved and j not in taken:
+            moved[i] = found[j]
+            taken.add(j)
+    return [{**p, "box": tuple(moved.get(i, boxes[i]))} for i, p in enumerate(people)]

@@ -503,10 +503,13 @@ class Dashboard:
             key = (id(latest), tuple(self._current["labels"]), self._current.get("span"), id(self._current))
             if self._jpeg is None or self._jpeg[0] != key:
                 t, rgb = latest
-                people = self._current.get("people")
-                box = None if people and len(people) > 1 else self._faces.update(t, rgb)
+                people, scale = self._current.get("people"), self._scale
+                if people and len(people) > 1:  # each box where the face is now, not where the window saw it
+                    box, people, scale = None, self._faces.people(t, rgb, people, self._scale), 1.0
+                else:
+                    box = self._faces.update(t, rgb)
                 image = draw(rgb, box, self._current["labels"], self._current["sentiment"], self._current.get("span"),
-                             people, self._scale)
+                             people, scale)
                 out = io.BytesIO()
                 image.save(out, "JPEG", quality=75)
                 self._jpeg = (key, out.getvalue())

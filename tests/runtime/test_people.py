@@ -9,6 +9,8 @@ import pytest
 from benchmarks.people import FACES, photo, score
 from tests.conftest import ROOT, run_cli
 
+PHOTOS = ROOT / "benchmarks" / "data" / "photos"
+
 DEMO = ROOT / "runtime" / "demo" / "bundle"
 
 
@@ -230,3 +232,30 @@ def test_the_people_are_drawn_with_their_boxes_and_labels():
     image = np.asarray(draw(rgb, None, ["happy"], "positive", (0.0, 4.0), people, scale=1.0))
     assert tuple(image[100, 20]) == (46, 204, 113) and tuple(image[90, 250]) == (231, 76, 60)  # box edges, tinted
     assert (image[40:58, 20:80] == 0).any()  # the tag's dark plate above the first box
+
+
+def test_the_live_picture_moves_each_persons_box_to_where_their_face_is_now():
+    """The record's boxes come from the window's last sampled frame; on the picture shown later each box follows
+    its own face (a real group photo, moved 40 px to the right and 20 px down), and keeps its id and labels."""
+    pytest.importorskip("cv2", reason="face detection needs OpenCV")
+    from PIL import Image
+
+    from runtime.face import FaceDetector
+    from runtime.overlay import FaceBoxes, follow
+
+    photo = np.asarray(Image.open(PHOTOS / "sample1.jpg").convert("RGB"))
+    seen = FaceDetector().faces(photo)
+    assert len(seen) >= 2
+    people = [{"id": 10 + i, "box": list(b), "labels": [f"label{i}"]} for i, b in enumerate(seen)]
+    now = np.zeros_like(photo)
+    now[20:, 40:] = photo[:-20, :-40]
+    shown = FaceBoxes().people(0.0, now, people, 1.0)
+    assert [p["id"] for p in shown] == [p["id"] for p in people]
+    for before, after in zip(people, shown):
+        x, y, w, h = before["box"]
+        ax, ay, aw, ah = after["box"]
+        assert abs(ax - (x + 40)) <= max(4, w // 8) and abs(ay - (y + 20)) <= max(4, h // 8), (before, after)
+        assert after["labels"] == before["labels"]
+    # a person whose face is gone keeps the record's box (scaled to the picture); a face is given to one person
+    alone = follow([{"id": 1, "box": [0, 0, 10, 10]}, {"id": 2, "box": [2, 0, 10, 10]}], [(5, 1, 20, 20)], 2.0)
+    assert alone[1]["box"] == (5, 1, 20, 20) and alone[0]["box"] == (0, 0, 20, 20)
