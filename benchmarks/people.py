@@ -3,12 +3,13 @@ and whether a person is answered the same in a group as alone.
 
     python -m benchmarks.people --out results/people            # all three tables (a few minutes on two cores)
     python -m benchmarks.people --only recall                    # the detector table alone (seconds)
+    python -m benchmarks.people --only cost --bundle B --precision int8-dynamic --llm-variant q8_0   # another bundle
 
 Recall: faces counted by eye (their centres, FACES below) against the Haar cascade's boxes and BlazeFace's, one
 detection per face (a box holding a face's centre); a box holding none is a false detection. sample5 is held out of
 the detector's tuning (the score floor and the Haar-geometry fit were set on sample1 and sample3).
 
-Cost: one window of the embedded default per people count: the vision encoder over everyone's 8 crops in one call,
+Cost: one window of the bundle (the embedded default unless --bundle) per people count: the vision encoder over everyone's 8 crops in one call,
 the fusion per person, and the LLM answers in one batch (runtime/answer.answer_many); against one person's window.
 Wall time (median of --repeat) and this process's CPU time (a shared machine slows the wall clock, not the work).
 
@@ -187,9 +188,13 @@ def main(argv=None) -> None:
     ap.add_argument("--out", default="results/people")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--only", choices=("recall", "cost", "agreement"), default=None)
+    ap.add_argument("--precision", default=None, help="encoder variant (default: the bundle's)")
+    ap.add_argument("--llm-variant", default=None, help="GGUF variant, e.g. q8_0 (default: the bundle's)")
     args = ap.parse_args(argv)
-    data: dict = {"cpu": cpu_name()}
-    lines = [f"CPU: {data['cpu']}", ""]
+    data: dict = {"cpu": cpu_name(), "bundle": args.bundle or "the embedded default", "precision": args.precision,
+                  "llm_variant": args.llm_variant}
+    lines = [f"CPU: {data['cpu']}; bundle {data['bundle']}"
+             + "".join(f", {k} {data[k]}" for k in ("precision", "llm_variant") if data[k]), ""]
     if args.only in (None, "recall"):
         data["recall"] = recall()
         lines += ["| photo | by eye | Haar found (false) | BlazeFace found (false) | BlazeFace ms |", "|---|---|---|---|---|"]
@@ -200,7 +205,8 @@ def main(argv=None) -> None:
     if args.only != "recall":
         from runtime.api import open_bundle
 
-        pipeline = open_bundle(args.bundle)
+        chosen = {k: v for k, v in (("encoder_variant", args.precision), ("llm_variant", args.llm_variant)) if v}
+        pipeline = open_bundle(args.bundle, **chosen)
         try:
             if args.only in (None, "cost"):
                 data["cost"] = cost(pipeline, args.repeat)
