@@ -50,6 +50,8 @@ ONNX_VARIANTS = ("fp16", "int8-dynamic", "int8-static")
 MATRIX_OPS = ["MatMul", "Gemm"]
 # Ops that only move or reshape values: a convolution reached from the graph's input through these reads raw input.
 SHAPE_OPS = {"Unsqueeze", "Squeeze", "Reshape", "Cast", "Transpose", "Identity", "Flatten"}
+
+
 def calibration_inputs(bundle: Path, clips: list[Path]) -> dict[str, list[dict[str, np.ndarray]]]:
     """Per graph, the inputs it sees on real clips — through the runtime's own encode path (faces cropped when
     the bundle says so) and its fp32 graphs."""
