@@ -28,24 +28,24 @@ from benchmarks.report import cpu_name, write_report
 from runtime.errors import run_cli
 
 
-def _old_int8_dynamic(src: Path, dst: Path, feeds, signed: bool) -> None:
-    """What int8-dynamic was before the graph was prepared: the matrix products alone, on the exported graph."""
+def _dynamic(src: Path, dst: Path, signed: bool, ops: list[str]) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8 if signed else QuantType.QUInt8,
-                     per_channel=signed, op_types_to_quantize=["MatMul", "Gemm"])
+                     per_channel=signed, op_types_to_quantize=ops)
+
+
+def _old_int8_dynamic(src: Path, dst: Path, feeds, signed: bool) -> None:
+    """What int8-dynamic was before the graph was prepared: the matrix products alone, on the exported graph."""
+    _dynamic(src, dst, signed, ["MatMul", "Gemm"])
 
 
 def _dynamic_convolutions(src: Path, dst: Path, feeds, signed: bool) -> None:
     """Tried and left: convolutions quantized per call too (ConvInteger)."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
     from quant.onnx import prepare
 
     with tempfile.TemporaryDirectory(dir=dst.parent) as work:
-        prepared = prepare(src, Path(work) / "prepared.onnx")
-        quantize_dynamic(str(prepared), str(dst), weight_type=QuantType.QInt8 if signed else QuantType.QUInt8,
-                         per_channel=signed, op_types_to_quantize=["MatMul", "Gemm", "Conv"])
+        _dynamic(prepare(src, Path(work) / "prepared.onnx"), dst, signed, ["MatMul", "Gemm", "Conv"])
 
 
 def _static_matrix_products(src: Path, dst: Path, feeds, signed: bool) -> None:
@@ -113,12 +113,12 @@ def _session(path: Path, threads: int):
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def measure(bundle: Path, flops: dict, peak: float, workdir: Path, threads: int, rounds: int, signed: bool | None) -> list[dict]:
+def measure(bundle: Path, flops: dict, peak: float, workdir: Path, threads: int, rounds: int) -> list[dict]:
     from quant.cpu import has_vnni
     from quant.onnx import calibration_inputs
     from runtime.manifest import read_manifest
 
-    signed = has_vnni() if signed is None else signed
+    signed = has_vnni()  # as `quant onnx` chooses
     manifest = read_manifest(bundle, verify_hashes=False)
     measured, calibration = _clips(workdir)
     inputs = _inputs(bundle, measured)
@@ -202,7 +202,7 @@ def main(argv=None) -> int:
                              "INT8 peak (run benchmarks.latency with --shapes or --checkpoint)") from None
     bundle = Path(args.bundle)
     with tempfile.TemporaryDirectory() as tmp:
-        rows = measure(bundle, flops, peak, Path(tmp), args.threads, args.rounds, None)
+        rows = measure(bundle, flops, peak, Path(tmp), args.threads, args.rounds)
     meta = {"bundle": bundle.name, "latency": args.latency, "cpu": cpu_name(), "threads": args.threads,
             "rounds": args.rounds, "flops": flops, "peak": peak}
     print(write_report(args.out, "encoder_steps", {"meta": meta, "rows": rows}, report(rows, meta)))
