@@ -16,7 +16,7 @@ Then, on the features the device computes:
                    spread, next to the same numbers for drawn faces of identities not used for the statistics
   swaps            the answer on a real smiling face when its features (or one part of them) are replaced by the drawn
                    happy faces' mean, or vision is taken away (zeros)
-  crops            the expression network on the judged faces under the device's crop (25 % margin, colour resize
+  crops            the expression network on the judged faces under the device's crop (the bundle's margin, colour resize
                    to 64 then grey) and fer's own (10 px margin, grey then resize): the network's reading only
 """
 
@@ -163,7 +163,7 @@ def drawn_features(pipeline, per_emotion: int, offset: int) -> tuple[dict[str, n
         rng = np.random.default_rng(offset + e)
         frames = [render(make_identity(offset + e * 1000 + k, rng), EMOTIONS[emotion][2], 1.3, 120, 160, rng)
                   for k in range(per_emotion)]
-        crops, ok = crop_faces(frames, detector)
+        crops, ok = crop_faces(frames, detector, prep.face_margin)
         found += ok
         out[emotion] = pipeline.encoders.encode_frames(pixel_values(crops, prep))
     return out, float(np.mean(found))
@@ -208,7 +208,7 @@ def judged_crops(pipeline) -> tuple[list[dict], np.ndarray]:
     for photo, faces in FACES.items():
         rgb = read_rgb(PHOTOS / photo)
         for box, judged in faces:
-            device = pipeline.encoders.encode_frames(pixel_values([crop_box(rgb, box)], prep))[0]
+            device = pipeline.encoders.encode_frames(pixel_values([crop_box(rgb, box, prep.face_margin)], prep))[0]
             x, y, w, h = box  # fer: the box grown by 10 px a side, grey, then resized to 64 × 64
             grey = cv2.cvtColor(rgb[max(0, y - 10):y + h + 10, max(0, x - 10):x + w + 10], cv2.COLOR_RGB2GRAY)
             small = cv2.resize(grey, (64, 64))
@@ -312,7 +312,7 @@ def tables(r: dict) -> str:
         a, b = e["real"], e["drawn (fresh identities)"]
         lines.append(f"| {part} | {a['mean_abs_z']:.2f} | {b['mean_abs_z']:.2f} | {a['l2_over_spread']:.2f} | "
                      f"{b['l2_over_spread']:.2f} | {a['cosine_distance']:.3f} | {b['cosine_distance']:.3f} |")
-    lines += ["", "| photo | face (by eye) | device crop (25 %, colour resize) | fer crop (10 px, grey resize) | "
+    lines += ["", "| photo | face (by eye) | device crop (bundle margin, colour resize) | fer crop (10 px, grey resize) | "
               "P(happy) device → fer |", "|---|---|---|---|---|"]
     for c in r["crops"]:
         lines.append(f"| {c['photo']}{' †' if c['held_out'] else ''} | {c['judged']} | {c['device_crop'][0]} "

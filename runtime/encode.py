@@ -36,12 +36,12 @@ def face_detector(prep: Preprocessing, face_crop: bool | None = None):
     return _detector
 
 
-def crop_faces(frames, detector) -> tuple[list, list[bool] | None]:
+def crop_faces(frames, detector, margin: float) -> tuple[list, list[bool] | None]:
     """Each frame's largest-face crop (the full frame when none) and whether a face was found; frames as
     they are, and None, without a detector."""
     if detector is None:
         return list(frames), None
-    crops = [detector.crop(f) for f in frames]
+    crops = [detector.crop(f, margin) for f in frames]
     return [c for c, _ in crops], [ok for _, ok in crops]
 
 
@@ -85,7 +85,7 @@ def encoder_inputs(frames, waveform: np.ndarray, prep: Preprocessing, face_crop:
                    watch: Stopwatch | None = None) -> EncoderInputs:
     """RGB frames (any sizes) and a mono waveform at prep.sample_rate → the encoders' inputs."""
     watch = watch or Stopwatch()
-    crops, found = crop_faces(frames, face_detector(prep, face_crop))
+    crops, found = crop_faces(frames, face_detector(prep, face_crop), prep.face_margin)
     watch.lap("face")
     inputs = EncoderInputs(pixel_values(crops, prep), clip_inputs(waveform, prep)[0], found, prep.no_face)
     watch.lap("preprocess")
@@ -146,7 +146,7 @@ class FeatureReuse:
             locate = self.largest_at or (lambda key, rgb: self.detector.largest(rgb))
             boxes = {k: locate(k, rgb) for k, rgb in rgbs.items()}
             self.boxes.update(boxes)
-            crops = [rgb if boxes[k] is None else crop_box(rgb, boxes[k]) for k, rgb in rgbs.items()]
+            crops = [rgb if boxes[k] is None else crop_box(rgb, boxes[k], self.prep.face_margin) for k, rgb in rgbs.items()]
             found = [boxes[k] is not None for k in rgbs]
         else:
             crops, found = list(rgbs.values()), None

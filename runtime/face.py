@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-MARGIN = 0.25  # around the detected box: the cascade box is tight, the reference's aligned crops are not
+MARGIN = 0.25  # around the detected box (a bundle says its own: preprocessing.face_margin)
 DETECT_WIDTH = 320  # the cascade detects on a downscaled grey copy; crop from the full frame
 
 
@@ -26,12 +26,12 @@ class LargestFace:
         boxes = self.faces(rgb)
         return boxes[0] if boxes else None
 
-    def crop(self, rgb: np.ndarray) -> tuple[np.ndarray, bool]:
+    def crop(self, rgb: np.ndarray, margin: float = MARGIN) -> tuple[np.ndarray, bool]:
         """→ (square crop around the largest face, True), or (the full frame, False)."""
         box = self.largest(rgb)
         if box is None:
             return rgb, False
-        return crop_box(rgb, box), True
+        return crop_box(rgb, box, margin), True
 
 
 class FaceDetector(LargestFace):
@@ -76,10 +76,10 @@ class HaarCascade(LargestFace):
         return sorted(boxes, key=lambda b: b[2] * b[3], reverse=True)
 
 
-def crop_box(rgb: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-    """The square around a face box (x, y, w, h), grown by MARGIN per side and clipped to the frame."""
+def crop_box(rgb: np.ndarray, box: tuple[int, int, int, int], margin: float = MARGIN) -> np.ndarray:
+    """The square around a face box (x, y, w, h), grown by `margin` of its side per side and clipped to the frame."""
     x, y, w, h = box
-    side = int(max(w, h) * (1 + 2 * MARGIN))
+    side = int(max(w, h) * (1 + 2 * margin))
     cx, cy = x + w // 2, y + h // 2
     H, W = rgb.shape[:2]
     x0, y0 = max(0, cx - side // 2), max(0, cy - side // 2)

@@ -96,7 +96,7 @@ class PeopleFeatures:
                 if key not in rgb:
                     rgb[key] = rgb_array(frames[index[key]])
                 box = next(f.box for f in self.tracks.frames[key] if f.id == tid)
-                crops.append(crop_box(rgb[key], box))
+                crops.append(crop_box(rgb[key], box, self.prep.face_margin))
             pixels = pixel_values(crops, self.prep)
             watch.lap("people_preprocess")
             for item, feature in zip(todo, self.encoders.encode_frames(pixels)):

@@ -42,6 +42,7 @@ class Sample:
     wav: Path | None = None
     faces: Path | None = None  # .npy face crops
     release: bool = False  # read from a MER-Caption(+) release layout (CSV), not a JSONL manifest
+    face_emotion: str | None = None  # what the face shows, when the manifest says (the corpus does)
 
 
 def _parse_list(text: str) -> list[str]:
@@ -130,7 +131,7 @@ def read_jsonl(path: str | Path) -> list[Sample]:
         if not media.is_absolute():
             media = path.parent / media
         samples.append(Sample(row.get("name", media.stem), media, row.get("subtitle", ""), row.get("labels"),
-                              row.get("description")))
+                              row.get("description"), face_emotion=row.get("face_emotion")))
     return samples
 
 

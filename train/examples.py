@@ -7,12 +7,14 @@ import hashlib
 import random
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from runtime.media import MediaError
 from runtime.prompt import STOP_TEXT
 from train.config import TrainConfig
 from train.data import Sample, SkipLog, load_media, target
+from train.face_prior import REAL_READING, real_reading
 from train.tokenizer import encode_text
 
 
@@ -33,8 +35,9 @@ class Examples:
     """Sample index → model inputs (media or cached features) and a target; broken media are skipped, a sample
     longer than max_length is replaced by another (the reference loader's behaviour)."""
 
-    def __init__(self, samples, model, cfg: TrainConfig, feature_dir: Path | None):
+    def __init__(self, samples, model, cfg: TrainConfig, feature_dir: Path | None, face_prior: float = 0.0):
         self.samples, self.model, self.cfg, self.feature_dir = samples, model, cfg, feature_dir
+        self.face_prior = face_prior  # share of samples given a real face's reading (train/face_prior.py)
         self.skipped = SkipLog()
         self.too_long = SkipLog()
 
@@ -66,7 +69,7 @@ class Examples:
                 if not path.is_file():
                     raise MediaError(f"{sample.name}: not in the feature cache")
                 feats = load_file(str(path))
-                inputs = {"face": feats["face"], "audio": feats["audio"]}
+                inputs = {"face": self.real_face(sample, feats["face"], rng), "audio": feats["audio"]}
             else:
                 pixels, clips, vision_present = load_media(sample, self.model.cfg.preprocessing)
                 inputs = {"pixel_values": torch.from_numpy(pixels), "clips": torch.from_numpy(clips),
@@ -75,6 +78,16 @@ class Examples:
             self.skipped.add(sample.name)
             return None
         return inputs, sample.subtitle, question, answer
+
+    def real_face(self, sample: Sample, face: torch.Tensor, rng: random.Random) -> torch.Tensor:
+        """The cached face features, or for a `face_prior` share of the samples whose face the device saw (features
+        not zeroed) and whose emotion the table knows: a real face's reading of it, drawn repeatably."""
+        if not (self.face_prior and sample.face_emotion in REAL_READING and face.abs().sum() > 0):
+            return face
+        if rng.random() >= self.face_prior:
+            return face
+        draw = real_reading(sample.face_emotion, face.shape[0], np.random.default_rng(rng.randrange(2**32)))
+        return torch.from_numpy(draw).to(face.dtype)
 
     def batch(self, indices, epoch: int, device):
         """The model's keyword arguments for these samples (those that load), or None when none does."""

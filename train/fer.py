@@ -313,7 +313,7 @@ def photo_readings(paths, bundle=None) -> dict[str, list[tuple[tuple[int, int, i
                 rgb = next(container.decode(video=0)).to_ndarray(format="rgb24")
             readings = []
             for box in sorted(detector.faces(rgb)):
-                p = expression_probabilities(pipeline.encoders.encode_frames(pixel_values([crop_box(rgb, box)], prep))[0])
+                p = expression_probabilities(pipeline.encoders.encode_frames(pixel_values([crop_box(rgb, box, prep.face_margin)], prep))[0])
                 readings.append((box, FER_CLASSES[int(p.argmax())], float(p.max())))
             out[Path(path).name] = readings
     finally:

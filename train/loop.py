@@ -33,6 +33,20 @@ EPOCHS_DIR = "epochs"  # epochs/epoch-NNN: the weights at the end of each kept e
 METRICS_FILE = "metrics.json"
 
 
+def check_face_prior(cfg: TrainConfig, model, samples) -> None:
+    """--face-prior needs cached features whose face part is the expression network's probabilities, and samples
+    that say what their face shows."""
+    if not 0 < cfg.face_prior <= 1:
+        raise TrainingError(f"--face-prior must be in (0, 1], not {cfg.face_prior}")
+    if not cfg.features:
+        raise TrainingError("--face-prior replaces cached face features: give --features")
+    if model.cfg.vision_kind != "fer" or model.cfg.vision_output != "probabilities":
+        raise TrainingError("--face-prior needs a vision graph that gives expression probabilities "
+                            "(the gemma-270m preset's FER network)")
+    if not any(s.face_emotion for s in samples):
+        raise TrainingError("--face-prior needs a manifest whose rows say face_emotion (the corpus's do)")
+
+
 def train(cfg: TrainConfig) -> dict:
     from torch.nn.parallel import DistributedDataParallel
     from tqdm import tqdm
@@ -60,7 +74,9 @@ def train(cfg: TrainConfig) -> dict:
     if not train_samples:
         raise TrainingError("no training samples")
     feature_dir = open_cache(cfg.features, model) if cfg.features else None
-    train_set = Examples(train_samples, model, cfg, feature_dir)
+    if cfg.face_prior:
+        check_face_prior(cfg, model, train_samples)
+    train_set = Examples(train_samples, model, cfg, feature_dir, cfg.face_prior)
     val_set = Examples(val_samples, model, cfg, feature_dir)
 
     optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.999))

@@ -1,0 +1,75 @@
+"""A real face's reading in place of a drawn one's: what it draws, which samples it touches, and what it refuses."""
+
+import random
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from runtime.expression import FER_CLASSES
+from train.config import TrainConfig
+from train.data import Sample
+from train.examples import Examples
+from train.face_prior import REAL_READING, real_reading
+
+
+def test_each_emotion_reads_as_its_profile_on_most_clips():
+    rng = np.random.default_rng(0)
+    for emotion, weights in REAL_READING.items():
+        top = max(weights, key=weights.get)
+        draws = [real_reading(emotion, 8, rng) for _ in range(200)]
+        assert all(d.shape == (8, 7) and d.dtype == np.float32 for d in draws)
+        assert all(np.allclose(d.sum(1), 1, atol=1e-5) for d in draws)
+        hits = np.mean([FER_CLASSES[int(d.mean(0).argmax())] == top for d in draws])
+        assert hits > 0.6, (emotion, hits)
+        # frames of one clip stay near the clip's reading, not independent draws
+        assert np.mean([np.abs(d - d.mean(0)).max() for d in draws]) < 0.15
+
+
+def _examples(share):
+    cfg = TrainConfig(data="x", out="y", seed=3)
+    return Examples([], model=None, cfg=cfg, feature_dir=None, face_prior=share)
+
+
+def test_a_share_of_the_samples_gets_a_real_reading_repeatably():
+    drawn = torch.full((8, 7), 1 / 7)
+    sample = Sample("clip", None, face_emotion="happy")
+    ex = _examples(0.5)
+    out = [ex.real_face(sample, drawn, random.Random(f"3:0:{k}")) for k in range(400)]
+    replaced = [o for o in out if not torch.equal(o, drawn)]
+    assert 0.4 < len(replaced) / len(out) < 0.6
+    assert np.mean([FER_CLASSES[int(o.mean(0).argmax())] == "happy" for o in replaced]) > 0.9
+    again = [ex.real_face(sample, drawn, random.Random(f"3:0:{k}")) for k in range(400)]
+    assert all(torch.equal(a, b) for a, b in zip(out, again))  # the same draw after a resume
+
+
+def test_untouched_without_a_share_a_known_emotion_or_a_seen_face():
+    drawn = torch.full((8, 7), 1 / 7)
+    rng = lambda: random.Random(0)  # noqa: E731
+    assert torch.equal(_examples(0.0).real_face(Sample("a", None, face_emotion="happy"), drawn, rng()), drawn)
+    every = _examples(1.0)
+    assert not torch.equal(every.real_face(Sample("a", None, face_emotion="happy"), drawn, rng()), drawn)
+    assert torch.equal(every.real_face(Sample("a", None, face_emotion="absent"), drawn, rng()), drawn)
+    assert torch.equal(every.real_face(Sample("a", None), drawn, rng()), drawn)
+    unseen = torch.zeros(8, 7)  # the device took vision away: it stays away
+    assert torch.equal(every.real_face(Sample("a", None, face_emotion="sad"), unseen, rng()), unseen)
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(features=None), "give --features"),
+    (dict(face_prior=1.5), "must be in (0, 1]"),
+    (dict(vision_output="features"), "expression probabilities"),
+    (dict(face_emotion=None), "face_emotion"),
+])
+def test_refused_where_it_cannot_mean_anything(change, message):
+    from train.errors import TrainingError
+    from train.loop import check_face_prior
+
+    cfg = TrainConfig(data="x", out="y", features=change.get("features", "feats"),
+                      face_prior=change.get("face_prior", 0.5))
+    model = SimpleNamespace(cfg=SimpleNamespace(vision_kind="fer", vision_output=change.get("vision_output",
+                                                                                            "probabilities")))
+    samples = [Sample("a", None, face_emotion=change.get("face_emotion", "happy"))]
+    with pytest.raises(TrainingError, match=message.replace("(", r"\(").replace("]", r"\]")):
+        check_face_prior(cfg, model, samples)
