@@ -261,6 +261,8 @@ def run(bundle=None, voices: str | None = None, per_emotion: int = 30, progress:
         result["crops"] = crops
         result["drawn_face_found"] = drawn_found
         result["drawn_reading"] = {e: expression(v.mean(0)) for e, v in drawn.items()}
+        result["drawn_probabilities"] = {e: np.mean([expression_probabilities(x) for x in v], 0).tolist()
+                                         for e, v in drawn.items()}
         result["vision_parts"] = part_distances(real_feats, drawn, check)
     finally:
         pipeline.close()
@@ -305,7 +307,12 @@ def tables(r: dict) -> str:
               "|---" * (1 + len(next(iter(r["swaps"].values())))) + "|"]
     for photo, s in r["swaps"].items():
         lines.append(f"| {photo} | " + " | ".join(f"{', '.join(v['labels'])} ({v['sentiment']})" for v in s.values()) + " |")
-    lines += ["", f"Drawn faces found by the detector: {100 * r['drawn_face_found']:.0f} %.", "",
+    lines += ["", f"Drawn faces found by the detector: {100 * r['drawn_face_found']:.0f} %. What the expression network "
+              "reads on them (mean probabilities):", "",
+              "| drawn face shows | " + " | ".join(FER_CLASSES) + " |", "|---" * (1 + len(FER_CLASSES)) + "|"]
+    for emotion, p in r.get("drawn_probabilities", {}).items():
+        lines.append(f"| {emotion} | " + " | ".join(f"**{x:.2f}**" if x == max(p) else f"{x:.2f}" for x in p) + " |")
+    lines += ["",
               "| vision part | real: mean abs z | drawn (fresh): mean abs z | real: L2 to nearest drawn centroid / spread "
               "| drawn (fresh): same | real: cosine distance | drawn (fresh): cosine distance |", "|---|---|---|---|---|---|---|"]
     for part, e in r["vision_parts"].items():

@@ -91,3 +91,32 @@ def test_stream_windows_are_encode_of_their_frames_and_audio(face_crop_bundle, m
         np.testing.assert_allclose(fused, direct.fused, rtol=1e-5, atol=1e-5)
         assert face is True
     pipeline.close()
+
+
+def test_the_bundle_says_how_wide_the_face_crop_is(face_crop_bundle, clip_path):
+    """preprocessing.face_margin decides the crop on the device and in training; a bundle that does not say it has
+    the margin every bundle before the field was trained with."""
+    from runtime.face import FaceDetector, crop_box
+    from runtime.manifest import BundleError, Preprocessing
+    from runtime.preprocess import pixel_values
+    from train.data import Sample, load_media
+
+    assert Preprocessing().face_margin == 0.25
+    with pytest.raises(BundleError, match="face_margin"):
+        Preprocessing(face_margin=3.0)
+    wide = Pipeline(face_crop_bundle)
+    prep = wide.manifest.preprocessing
+    clip = read_clip(clip_path, prep.num_frames, prep.sample_rate)
+    manifest = read_manifest(face_crop_bundle)
+    manifest.preprocessing = dataclasses.replace(manifest.preprocessing, face_margin=0.1)
+    write_manifest(face_crop_bundle, manifest)
+    tight = Pipeline(face_crop_bundle)
+    fed = tight.inputs(clip)
+    assert not np.allclose(fed.pixels, wide.inputs(clip).pixels)
+    detector = FaceDetector()
+    by_hand = [crop_box(f, detector.largest(f), 0.1) for f in clip.frames]
+    np.testing.assert_array_equal(fed.pixels, pixel_values(by_hand, tight.manifest.preprocessing))
+    pixels, _, _ = load_media(Sample(name="c", media=str(clip_path)), tight.manifest.preprocessing)
+    np.testing.assert_array_equal(pixels, fed.pixels)
+    wide.close()
+    tight.close()
