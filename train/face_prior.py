@@ -2,8 +2,8 @@
 real face showing each corpus emotion reads as, in place of what the drawn face reads as.
 
 Why: the expression network (FER2013 mini-Xception) learnt from real faces and reads real ones by their meaning
-(a calm portrait: neutral 0.90; a broad smile: happy 0.99), but it reads the corpus's drawn faces by their drawing:
-drawn neutral faces as fear (mean 0.47), drawn sad, angry and disgusted ones as neutral as often as anything else
+(a calm portrait: neutral 0.91; a broad smile: happy 0.98), but it reads the corpus's drawn faces by their drawing:
+drawn neutral faces as fear (mean 0.42), drawn sad, angry and disgusted ones neutral 0.28–0.37
 (`python -m benchmarks.real_faces` measures both). A model trained only on the drawn readings learns "neutral
 means sad", and answers a calm real face `sad, lonely`. Training on a share of readings drawn from this table as
 well teaches it what the network's classes mean, so a real face read right is answered by that reading, while the
