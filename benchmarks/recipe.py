@@ -77,6 +77,9 @@ def main(argv=None) -> int:
     ap.add_argument("--vision-frames", type=int, default=12000, help="rendered frames the vision encoder learns from")
     ap.add_argument("--vision-epochs", type=int, default=16)
     ap.add_argument("--epochs", type=int, help="default: the preset's recipe (2 for gemma-270m)")
+    ap.add_argument("--face-margin", type=float, help="the face crop's margin per side (default: the preset's)")
+    ap.add_argument("--face-prior", type=float,
+                    help="share of training samples given a real face's reading (default: the preset's recipe)")
     ap.add_argument("--eval-clips", type=int, default=160, help="held-out test clips scored (the split has about n/10)")
     ap.add_argument("--ship", metavar="DIR", help="copy the bundle and sample clips into DIR (replaced): runtime/demo "
                                                   "is where the runtime looks by default")
@@ -85,6 +88,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     recipe = preset(args.preset).recipe
     n, epochs = args.n or recipe.clips, args.epochs or recipe.epochs
+    train_options = {**recipe.train, **({"face_prior": args.face_prior} if args.face_prior is not None else {})}
     amp = ["--amp", "bf16"] if recipe.bf16_on_cpu and has_bf16() else []
 
     out = Path(args.out)
@@ -102,13 +106,14 @@ def main(argv=None) -> int:
                                   "--seed", seed,
                                   "--vision-frames", str(args.vision_frames), "--vision-epochs", str(args.vision_epochs),
                                   "--audio-samples", str(args.pretrain_samples),
-                                  "--audio-epochs", str(args.pretrain_epochs))
+                                  "--audio-epochs", str(args.pretrain_epochs),
+                                  *(["--face-margin", str(args.face_margin)] if args.face_margin is not None else []))
     times["cache_s"] = run("train.cache", "--checkpoint", str(out / "init"), "--data", str(corpus / "manifest.jsonl"),
                            "--out", str(out / "features"))
     times["train_s"] = run("train", "--data", str(corpus / "train.jsonl"), "--val-data", str(corpus / "val.jsonl"),
                            "--out", str(out / "run"), "--init-checkpoint", str(out / "init"),
                            "--features", str(out / "features"), "--label-type", "hybrid", "--epochs", str(epochs),
-                           *options(recipe.train), *amp, "--seed", seed, *(["--resume"] if args.resume else []))
+                           *options(train_options), *amp, "--seed", seed, *(["--resume"] if args.resume else []))
     bundle = out / "bundle"
     rows = [json.loads(line) for line in (corpus / "manifest.jsonl").read_text().splitlines() if line.strip()]
     val = [r for r in rows if r["split"] == "val"]

@@ -13,6 +13,7 @@ prosody parameters and the voice's emotion.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -178,12 +179,14 @@ def pretrain_audio(model, rows: list[dict], samples, epochs: int = 4, batch_size
 
 
 def pretrain_encoders(corpus: Path, out: Path, seed: int = 0, vision_frames: int = 12000, vision_epochs: int = 16,
-                      audio_samples: int = 640, audio_epochs: int = 4, log=print, preset: str = "scratch") -> dict:
+                      audio_samples: int = 640, audio_epochs: int = 4, log=print, preset: str = "scratch",
+                      face_margin: float | None = None) -> dict:
     """The model of `preset` with its encoders pretrained and frozen → OUT/init (a checkpoint), with the encoders as
     local pretrained folders (OUT/encoders) and the pretraining history (OUT/pretrain.json).
 
     scratch: a tokenizer trained on the corpus, the vision and the audio encoder pretrained here. gemma-270m: the
-    GGUF base's vocabulary and the pretrained expression network as they are; only the audio encoder learns here."""
+    GGUF base's vocabulary and the pretrained expression network as they are; only the audio encoder learns here.
+    `face_margin`: the face crop's margin in place of the preset's (every later stage reads it from init/)."""
     from train.checkpoint import save_checkpoint
     from train.config import model_config
     from train.corpus import ABSENT
@@ -195,6 +198,8 @@ def pretrain_encoders(corpus: Path, out: Path, seed: int = 0, vision_frames: int
     train_rows = [r for r in rows if r["split"] == "train"]
     out.mkdir(parents=True, exist_ok=True)
     cfg = model_config(preset, seed)
+    if face_margin is not None:
+        cfg.preprocessing = dataclasses.replace(cfg.preprocessing, face_margin=face_margin)
     if cfg.train_llm:  # an LLM learnt here reads a vocabulary learnt from the same corpus
         text = [r["subtitle"] for r in train_rows] + [r["description"] for r in train_rows]
         tokenizer = train_tiny_tokenizer(1024, text)
@@ -230,13 +235,14 @@ def main(argv=None) -> int:
     ap.add_argument("--vision-epochs", type=int, default=16)
     ap.add_argument("--audio-samples", type=int, default=640, help="training clips the audio encoder learns from")
     ap.add_argument("--audio-epochs", type=int, default=4)
+    ap.add_argument("--face-margin", type=float, help="the face crop's margin per side (default: the preset's)")
     args = ap.parse_args(argv)
     corpus = Path(args.corpus)
     if not (corpus / "manifest.jsonl").is_file():
         raise DataError(f"{corpus} is not a corpus: it has no manifest.jsonl")
     log = lambda msg: print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)  # noqa: E731
     history = pretrain_encoders(corpus, Path(args.out), args.seed, args.vision_frames, args.vision_epochs,
-                            args.audio_samples, args.audio_epochs, log, args.preset)
+                            args.audio_samples, args.audio_epochs, log, args.preset, args.face_margin)
     print(json.dumps({k: {"final": v["history"][-1] if v.get("history") else None} for k, v in history.items()}))
     return 0
 

@@ -31,3 +31,20 @@ def test_vision_pretraining_changes_then_freezes_the_encoder():
     changed = [k for k, v in model.vision.state_dict().items() if not torch.equal(v, before[k])]
     assert changed, "pretraining left the vision encoder as it was"
     assert not model.vision.training and not any(p.requires_grad for p in model.vision.parameters())
+
+
+def test_a_face_margin_given_to_pretraining_is_the_one_every_later_stage_reads(tmp_path):
+    """The recipe's --face-margin goes to train.pretrain, whose init/ checkpoint the feature cache, training and the
+    export all read their preprocessing from."""
+    import json
+
+    from train.checkpoint import CONFIG_FILE
+    from train.config import ModelConfig
+    from train.corpus import write_corpus
+    from train.pretrain import pretrain_encoders
+
+    corpus = write_corpus(tmp_path / "corpus", n=8, seed=2, progress=False)
+    pretrain_encoders(corpus, tmp_path / "out", vision_frames=16, vision_epochs=1, audio_samples=2, audio_epochs=1,
+                      log=lambda *a: None, preset="scratch", face_margin=0.1)
+    cfg = ModelConfig.from_dict(json.loads((tmp_path / "out" / "init" / CONFIG_FILE).read_text()))
+    assert cfg.preprocessing.face_margin == 0.1
