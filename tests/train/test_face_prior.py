@@ -15,6 +15,9 @@ from train.face_prior import REAL_READING, real_reading
 
 
 def test_each_emotion_reads_as_its_profile_on_most_clips():
+    from train.corpus import EMOTIONS
+
+    assert set(REAL_READING) == set(EMOTIONS)  # a new corpus emotion needs its row in the table
     rng = np.random.default_rng(0)
     for emotion, weights in REAL_READING.items():
         top = max(weights, key=weights.get)
