@@ -13,9 +13,10 @@ Cost: one window of the bundle (the embedded default unless --bundle) per people
 the fusion per person, and the LLM answers in one batch (runtime/answer.answer_many); against one person's window.
 Wall time (median of --repeat) and this process's CPU time (a shared machine slows the wall clock, not the work).
 
-Agreement: each group photo as a 4 s clip through the stream with --max-people 8, and each person's own crop (the
-face box grown 1.5 widths each side, the rest of the photo not in view) through the single-person stream; and the
-demo's sample clips answered in batches of 4 against one at a time (the batch's rounding alone).
+Agreement: each group photo as a 4 s clip through the stream with --max-people 8, and each person's own view (the
+face box grown 1.5 widths each side, the other faces painted out) through the single-person stream; a person's alone
+answer is right when its sentiment is one BY_EYE allows; and the demo's sample clips answered in batches of 4 against
+one at a time (the batch's rounding alone).
 """
 
 from __future__ import annotations
@@ -40,6 +41,26 @@ FACES = {
     "sample3.jpg": [(690, 470), (1190, 360), (1600, 400)],
     "sample5.jpg": [(470, 1030), (690, 580), (864, 220), (1190, 330), (1500, 540)],
 }
+
+
+# By eye, each face of FACES in the same order: what it shows, and the sentiments an answer may have to be right
+# (a faint, closed-lip smile may be read either way; nobody in these photos looks negative).
+BY_EYE = {
+    "sample1.jpg": [("made-up face, lips closed, faint smile", {"neutral", "positive"}),
+                    ("eyes cast down, faint smile", {"neutral", "positive"}),
+                    ("laughing, mouth open", {"positive"})],
+    "sample3.jpg": [("pout, no smile", {"neutral"}), ("smiling", {"positive"}), ("broad smile", {"positive"})],
+    "sample5.jpg": [("smiling, mouth open", {"positive"}), ("lips parted, playful smile", {"neutral", "positive"}),
+                    ("faint smile", {"neutral", "positive"}), ("faint smile", {"neutral", "positive"}),
+                    ("faint closed-lip smile", {"neutral", "positive"})],
+}
+
+
+def face_index(name: str, box, width: int) -> int | None:
+    """Which face of FACES[name] a box (x, y, w, h, in a copy `width` pixels wide) holds, or None."""
+    f = width / photo(name).shape[1] if width else 1.0
+    x, y, w, h = box
+    return next((i for i, (cx, cy) in enumerate(FACES[name]) if x <= cx * f <= x + w and y <= cy * f <= y + h), None)
 
 
 def photo(name: str, width: int | None = None) -> np.ndarray:
@@ -154,11 +175,33 @@ def stream_people(pipeline, clip: Path, max_people: int) -> list[dict]:
     return []
 
 
+def alone_view(rgb: np.ndarray, box, others, margin: float) -> tuple[np.ndarray, tuple[int, int]]:
+    """The face's box grown 1.5 widths per side, with every other face's box painted grey except where it enters
+    this face's own crop (box grown by `margin`), which keeps the pixels the group's crop sees: the face is the only
+    one in view. → (the view, even-sized, and its top-left corner in the photo)."""
+    x, y, w, h = box
+    H, W = rgb.shape[:2]
+    side = int(max(w, h) * (1 + 2 * margin))
+    cx, cy = x + w // 2, y + h // 2
+    keep = np.zeros(rgb.shape[:2], bool)
+    keep[max(0, cy - side // 2):max(0, cy - side // 2) + side, max(0, cx - side // 2):max(0, cx - side // 2) + side] = True
+    paint = np.zeros(rgb.shape[:2], bool)
+    for ox, oy, ow, oh in others:  # the face and its hair: the box grown a quarter per side
+        paint[max(0, int(oy - oh / 4)):int(oy + oh * 1.25), max(0, int(ox - ow / 4)):int(ox + ow * 1.25)] = True
+    out = rgb.copy()
+    out[paint & ~keep] = 128
+    x0, y0 = max(0, int(x - 1.5 * w)), max(0, int(y - 1.5 * w))
+    x1, y1 = min(W, int(x + 2.5 * w)), min(H, int(y + 2.5 * w))
+    return np.ascontiguousarray(out[y0:y1 - (y1 - y0) % 2, x0:x1 - (x1 - x0) % 2]), (x0, y0)
+
+
 def group_agreement(pipeline, width: int = 960) -> list[dict]:
     """Per photo: the people the stream tracks in the group clip, and per person whether their group answer is the
-    answer their own crop gets alone."""
+    answer their own crop gets alone (the other faces painted out)."""
+    from runtime.sentiment import sentiment
     from train.synth import write_media
 
+    margin = pipeline.manifest.preprocessing.face_margin
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in FACES:
@@ -168,15 +211,15 @@ def group_agreement(pipeline, width: int = 960) -> list[dict]:
             group = stream_people(pipeline, clip, 8)
             people = []
             for p in group:
-                x, y, w, h = p["box"]
-                H, W = rgb.shape[:2]
-                x0, y0 = max(0, int(x - 1.5 * w)), max(0, int(y - 1.5 * w))
-                x1, y1 = min(W, int(x + 2.5 * w)), min(H, int(y + 2.5 * w))
-                alone = np.ascontiguousarray(rgb[y0:y1 - (y1 - y0) % 2, x0:x1 - (x1 - x0) % 2])
+                alone, _ = alone_view(rgb, p["box"], [q["box"] for q in group if q is not p], margin)
                 solo = write_media(Path(tmp) / f"{name}-{p['id']}.mp4", [alone] * 20, silence, fps=5)
                 single = stream_people(pipeline, solo, 1)
                 labels = single[0]["labels"] if single else []
-                people.append({"id": p["id"], "group": p["labels"], "alone": labels, "same": p["labels"] == labels})
+                face = face_index(name, p["box"], width)
+                shows, right = BY_EYE[name][face] if face is not None else ("not a face counted by eye", set())
+                people.append({"id": p["id"], "face": face, "by_eye": shows, "group": p["labels"], "alone": labels,
+                               "right_alone": sentiment(labels) in right, "same": p["labels"] == labels,
+                               "same_sentiment": sentiment(p["labels"]) == sentiment(labels)})
             rows.append({"photo": name, "held_out": name == HELD_OUT, "by_eye": len(FACES[name]),
                          "tracks": len(group), "people": people})
     return rows
@@ -221,12 +264,19 @@ def main(argv=None) -> None:
                 lines += [f"Batch of 4 vs one at a time, demo sample clips: {b['same']}/{b['clips']} the same labels"
                           + "".join(f"; {n}: {s} alone, {m} batched" for n, s, m in b["differ"]), ""]
                 data["groups"] = group_agreement(pipeline)
-                lines += ["| photo | by eye | tracks | same answer in the group as alone |", "|---|---|---|---|"]
+                lines += ["| photo | face (by eye) | alone | right alone | in the group | same labels | same sentiment |",
+                          "|---|---|---|---|---|---|---|"]
                 for r in data["groups"]:
-                    same = sum(p["same"] for p in r["people"])
-                    detail = "; ".join(f"#{p['id']} {','.join(p['group'])} / {','.join(p['alone'])}" for p in r["people"])
-                    lines.append(f"| {r['photo']}{' (held out)' if r['held_out'] else ''} | {r['by_eye']} | "
-                                 f"{r['tracks']} | {same}/{len(r['people'])} ({detail}) |")
+                    for p in sorted(r["people"], key=lambda p: (p["face"] is None, p["face"])):
+                        lines.append(f"| {r['photo']}{' (held out)' if r['held_out'] else ''} | {p['by_eye']} | "
+                                     f"{', '.join(p['alone'])} | {'yes' if p['right_alone'] else 'no'} | "
+                                     f"{', '.join(p['group'])} | {'yes' if p['same'] else 'no'} | "
+                                     f"{'yes' if p['same_sentiment'] else 'no'} |")
+                right = [p for r in data["groups"] for p in r["people"] if p["right_alone"]]
+                data["right_alone"] = {"people": len(right), "same": sum(p["same"] for p in right),
+                                       "same_sentiment": sum(p["same_sentiment"] for p in right)}
+                lines += ["", f"Of {len(right)} people answered right alone (by eye): {data['right_alone']['same']} "
+                              f"the same labels in the group, {data['right_alone']['same_sentiment']} the same sentiment"]
         finally:
             pipeline.close()
     print(write_report(args.out, "people", data, "\n".join(lines)))
