@@ -126,7 +126,7 @@ def gemma_270m(seed: int = 0) -> ModelConfig:
         template=EDGE_TEMPLATE,
         inference_bos=True,
         preprocessing=Preprocessing(image_size=64, image_mean=(0.5, 0.5, 0.5), image_std=(0.5, 0.5, 0.5),
-                                    face_crop=True, no_face="absent"),
+                                    face_crop=True, no_face="absent", face_margin=0.1),
     )
 
 
@@ -217,7 +217,8 @@ PRESETS = {p.name: p for p in (
                   train=dict(batch_size=16, lr=2e-3, warmup_lr=1e-4, warmup_steps=60, weight_decay=0.01))),
     Preset("gemma-270m", gemma_270m, CORPUS, "the embedded default: Gemma-3-270M + LoRA, the FER expression network",
            Recipe(clips=3200, epochs=2, bundle_name="affectgpt-edge-default", bf16_on_cpu=True,
-                  train=dict(batch_size=8, lr=3e-4, warmup_lr=1e-5, warmup_steps=30, weight_decay=0.01))),
+                  train=dict(batch_size=8, lr=3e-4, warmup_lr=1e-5, warmup_steps=30, weight_decay=0.01,
+                             face_prior=0.2))),
     Preset("affectgpt-7b", affectgpt_7b, FOLDERS, "the paper's model on face crops (CLIP, HuBERT, Qwen2.5-7B folders)"),
     Preset("affectgpt-7b-frame", affectgpt_7b_frame, FOLDERS, "the paper's frame model (raw frames)"),
 )}
