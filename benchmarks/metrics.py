@@ -101,6 +101,9 @@ def benchmark_mean(primary: Mapping[str, float]) -> float:
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean cosine similarity of matching rows: a, b [N, ...] (each row flattened), in float64."""
+    """Mean cosine similarity of matching rows: a, b [N, ...] (each row flattened), in float64. Two all-zero rows
+    agree (1.0): a window without a face has its vision features zeroed on both sides, and must not count as a loss."""
     a, b = a.reshape(len(a), -1).astype(np.float64), b.reshape(len(b), -1).astype(np.float64)
-    return float(((a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1) + 1e-12)).mean())
+    na, nb = np.linalg.norm(a, axis=-1), np.linalg.norm(b, axis=-1)
+    rows = (a * b).sum(-1) / (na * nb + 1e-12)
+    return float(np.where((na == 0) & (nb == 0), 1.0, rows).mean())

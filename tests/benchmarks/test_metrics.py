@@ -85,3 +85,16 @@ def test_best_epoch_and_paper_mean():
     assert best_epoch({"30": 0.5, "35": 0.7, "40": 0.7}) == ("35", 0.7)
     paper = [78.54, 78.80, 55.65, 60.54, 81.30, 80.90, 88.49, 86.18, 62.52]
     assert round(benchmark_mean({i: v / 100 for i, v in enumerate(paper)}), 2) == 74.77
+
+
+def test_cosine_counts_two_zeroed_rows_as_agreeing():
+    """A faceless window's vision features are zero in the reference and the variant alike: the gate's cosine must
+    not read that as a quantisation loss (it read 0.85 for an INT8 graph that agrees to 1e-7 on every face)."""
+    import numpy as np
+
+    from benchmarks.metrics import cosine
+
+    a = np.array([[1.0, 2.0], [0.0, 0.0], [3.0, 0.0]])
+    assert cosine(a, a.copy()) == pytest.approx(1.0)
+    assert cosine(a, np.array([[1.0, 2.0], [1.0, 0.0], [3.0, 0.0]])) == pytest.approx(2 / 3)
+    assert cosine(a[:1], -a[:1]) == pytest.approx(-1.0)
