@@ -87,7 +87,6 @@ class BlazeFace:
         out = [(haar_box(self.refine(rgb, b[:4])), float(b[4])) for b in found]
         return sorted(out, key=lambda f: f[0][2] * f[0][3], reverse=True)
 
-
     def refine(self, rgb: np.ndarray, box: np.ndarray) -> np.ndarray:
         """A face's box re-detected in a square view REFINE_VIEW of its widths wide, centred on it (REFINE_STEPS
         times): the box then depends on the face and its surroundings alone, not on which tile or frame size first
