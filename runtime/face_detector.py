@@ -75,12 +75,7 @@ class BlazeFace:
         H, W = rgb.shape[:2]
         boxes, scores = [], []
         for x0, y0, side in tiles(W, H):
-            tile = rgb[y0:y0 + side, x0:x0 + side]
-            if tile.shape[0] != side or tile.shape[1] != side:  # the frame's edge: pad to a square (black)
-                pad = np.zeros((side, side, 3), np.uint8)
-                pad[:tile.shape[0], :tile.shape[1]] = tile
-                tile = pad
-            b, s = self.detect_square(tile)
+            b, s = self.detect_square(square_view(rgb, x0, y0, side))
             boxes.append(b * side + [x0, y0, x0, y0])
             scores.append(s)
         found = innermost(weighted_nms(np.concatenate(boxes), np.concatenate(scores)))
@@ -91,18 +86,12 @@ class BlazeFace:
         """A face's box re-detected in a square view REFINE_VIEW of its widths wide, centred on it (REFINE_STEPS
         times): the box then depends on the face and its surroundings alone, not on which tile or frame size first
         found it — the same face in a group photo and cropped alone gets the same crop."""
-        H, W = rgb.shape[:2]
         for _ in range(REFINE_STEPS):
             w = box[2] - box[0]
             cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
             side = max(int(round(REFINE_VIEW * w)), 1)
             x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
-            view = np.zeros((side, side, 3), np.uint8)  # the frame's edge: black, as a tile pads it
-            sx0, sy0, sx1, sy1 = max(0, x0), max(0, y0), min(W, x0 + side), min(H, y0 + side)
-            if sx1 <= sx0 or sy1 <= sy0:
-                return box
-            view[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = rgb[sy0:sy1, sx0:sx1]
-            b, s = self.detect_square(view)
+            b, s = self.detect_square(square_view(rgb, x0, y0, side))
             b = b * side + [x0, y0, x0, y0]
             near = np.hypot((b[:, 0] + b[:, 2]) / 2 - cx, (b[:, 1] + b[:, 3]) / 2 - cy) < REFINE_REACH * w
             if not near.any():
@@ -110,6 +99,19 @@ class BlazeFace:
             weight = s[near][:, None]
             box = (b[near] * weight).sum(0) / weight.sum()
         return box
+
+
+def square_view(rgb: np.ndarray, x0: int, y0: int, side: int) -> np.ndarray:
+    """The side × side square of the frame whose top-left corner is (x0, y0), black where it reaches past the
+    frame's edge (a tile at the border, a face's view near it)."""
+    H, W = rgb.shape[:2]
+    if x0 >= 0 and y0 >= 0 and x0 + side <= W and y0 + side <= H:
+        return rgb[y0:y0 + side, x0:x0 + side]
+    view = np.zeros((side, side, 3), np.uint8)
+    sx0, sy0, sx1, sy1 = max(0, x0), max(0, y0), min(W, x0 + side), min(H, y0 + side)
+    if sx1 > sx0 and sy1 > sy0:
+        view[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = rgb[sy0:sy1, sx0:sx1]
+    return view
 
 
 def tiles(W: int, H: int) -> list[tuple[int, int, int]]:
