@@ -380,14 +380,14 @@ def report(results: dict, out: Path, meta: dict) -> str:
     if ladder:
         peaks = meta.get("peaks", {})
         lines += ["", f"Encoder ladder (p50 over every path's windows; the clip's decoded frames and speech; measured peaks: fp32 GEMM "
-                      f"{peaks.get('fp32_gflops', float('nan')):.0f} GFLOP/s, INT8 GEMM {peaks.get('int8_gops', float('nan')):.0f} GOP/s)", "",
+                      f"{_number(peaks.get('fp32_gflops'))} GFLOP/s, INT8 GEMM {_number(peaks.get('int8_gops'))} GOP/s)", "",
                   "| encoders | vision ms | audio ms | cos vision | cos audio | cos fused | MB | vision GFLOP/s (of peak) | audio GFLOP/s (of peak) |",
                   "|---|---|---|---|---|---|---|---|---|"]
         for row in ladder:
             lines.append(f"| {row['encoders']} | {row['vision_ms']:.0f} | {row['audio_ms']:.0f} | {row['cos_vision']:.5f} | "
                          f"{row['cos_audio']:.5f} | {row['cos_fused']:.5f} | {row['mb']:.0f} | "
-                         f"{row['vision_gflops']:.0f} ({100 * row['vision_of_peak']:.0f} %) | "
-                         f"{row['audio_gflops']:.0f} ({100 * row['audio_of_peak']:.0f} %) |")
+                         f"{_of_peak(row['vision_gflops'], row['vision_of_peak'])} | "
+                         f"{_of_peak(row['audio_gflops'], row['audio_of_peak'])} |")
     text = "\n".join(lines)
     write_report(out, "latency", {"meta": meta, "results": results}, text)
     _chart(results, out / "latency.png", meta)
@@ -514,15 +514,28 @@ def encoder_ladder(results: dict, features: dict, encoders: list[str], peaks: di
         got = np.load(features[name])
         ms = {k: float(np.median([t for n in paths[enc] for t in results[n]["encoder_samples"][k]]))
               for k in ("vision", "audio")}
-        peak = peaks.get("int8_gops" if enc.startswith("int8") else "fp32_gflops", float("nan"))
-        vision_gflops = flops.get("vision", 0) / ms["vision"] / 1e6 if flops else float("nan")
-        audio_gflops = flops.get("audio", 0) / ms["audio"] / 1e6 if flops else float("nan")
+        peak = peaks.get("int8_gops" if enc.startswith("int8") else "fp32_gflops")
+        # FLOPs are counted on the PyTorch reference: a run without it (a bundle alone) has none, so None, not NaN
+        vision_gflops = flops["vision"] / ms["vision"] / 1e6 if "vision" in flops else None
+        audio_gflops = flops["audio"] / ms["audio"] / 1e6 if "audio" in flops else None
         rows.append({"encoders": enc, "vision_ms": ms["vision"], "audio_ms": ms["audio"],
                      "cos_vision": cosine(got["face"], ref["face"]), "cos_audio": cosine(got["audio"], ref["audio"]),
                      "cos_fused": cosine(got["fused"], ref["fused"]), "mb": results[name]["encoder_bytes"] / 1e6,
                      "vision_gflops": vision_gflops, "audio_gflops": audio_gflops,
-                     "vision_of_peak": vision_gflops / peak, "audio_of_peak": audio_gflops / peak})
+                     "vision_of_peak": vision_gflops / peak if vision_gflops and peak else None,
+                     "audio_of_peak": audio_gflops / peak if audio_gflops and peak else None})
     return rows
+
+
+def _number(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0f}"
+
+
+def _of_peak(gflops: float | None, fraction: float | None) -> str:
+    """A ladder cell: "412 (69 %)", or "–" where the run counted no FLOPs or measured no peak."""
+    if gflops is None:
+        return "–"
+    return f"{gflops:.0f}" + (f" ({100 * fraction:.0f} %)" if fraction is not None else "")
 
 
 if __name__ == "__main__":

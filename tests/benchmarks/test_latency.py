@@ -49,3 +49,21 @@ def test_a_windows_end_to_end_stops_where_the_window_does():
     assert timings["end_to_end"] == [8.0] and timings["vision"] == [5.0]
     _record(timings, Watch(), {})
     assert timings["end_to_end"] == [8.0, 20.0]  # the reference path: the whole watch is the window
+
+
+def test_a_bundle_alone_has_no_flop_count_and_says_so(tmp_path):
+    """`--bundle B` runs no PyTorch reference, so no FLOPs are counted: the ladder says "–", and its JSON holds null
+    (NaN is not JSON: `jq` refuses the file)."""
+    import numpy as np
+
+    from benchmarks.latency import _of_peak, encoder_ladder
+
+    features = tmp_path / "f.npz"
+    rows = np.ones((3, 4), np.float32)
+    np.savez(features, face=rows, audio=rows, fused=rows)
+    windows = {"vision": [5.0, 7.0], "audio": [3.0]}
+    results = {"runtime ort-cpu fp32 default": {"encoder_samples": windows, "encoder_bytes": 2e6}}
+    (row,) = encoder_ladder(results, {"runtime ort-cpu fp32 default": str(features)}, ["fp32"], {"fp32_gflops": 100.0})
+    assert row["vision_ms"] == 6.0 and row["vision_gflops"] is None and row["audio_of_peak"] is None
+    json.dumps(row, allow_nan=False)
+    assert _of_peak(None, None) == "–" and _of_peak(412.3, 0.69) == "412 (69 %)"
