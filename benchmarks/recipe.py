@@ -80,6 +80,8 @@ def main(argv=None) -> int:
     ap.add_argument("--face-margin", type=float, help="the face crop's margin per side (default: the preset's)")
     ap.add_argument("--face-prior", type=float,
                     help="share of training samples given a real face's reading (default: the preset's recipe)")
+    ap.add_argument("--silent-face-prior", type=float,
+                    help="the same share for people who say nothing (default: the preset's recipe)")
     ap.add_argument("--eval-clips", type=int, default=160, help="held-out test clips scored (the split has about n/10)")
     ap.add_argument("--ship", metavar="DIR", help="copy the bundle and sample clips into DIR (replaced): runtime/demo "
                                                   "is where the runtime looks by default")
@@ -88,7 +90,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     recipe = preset(args.preset).recipe
     n, epochs = args.n or recipe.clips, args.epochs or recipe.epochs
-    train_options = {**recipe.train, **({"face_prior": args.face_prior} if args.face_prior is not None else {})}
+    overrides = {"face_prior": args.face_prior, "silent_face_prior": args.silent_face_prior}
+    train_options = {**recipe.train, **{k: v for k, v in overrides.items() if v is not None}}
     amp = ["--amp", "bf16"] if recipe.bf16_on_cpu and has_bf16() else []
 
     out = Path(args.out)

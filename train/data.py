@@ -43,6 +43,7 @@ class Sample:
     faces: Path | None = None  # .npy face crops
     release: bool = False  # read from a MER-Caption(+) release layout (CSV), not a JSONL manifest
     face_emotion: str | None = None  # what the face shows, when the manifest says (the corpus does)
+    silent: bool = False  # a person in view who says nothing: the face is all there is to go on (the corpus says)
 
 
 def _parse_list(text: str) -> list[str]:
@@ -131,7 +132,8 @@ def read_jsonl(path: str | Path) -> list[Sample]:
         if not media.is_absolute():
             media = path.parent / media
         samples.append(Sample(row.get("name", media.stem), media, row.get("subtitle", ""), row.get("labels"),
-                              row.get("description"), face_emotion=row.get("face_emotion")))
+                              row.get("description"), face_emotion=row.get("face_emotion"),
+                              silent=bool(row.get("silent"))))
     return samples
 
 

@@ -35,9 +35,12 @@ class Examples:
     """Sample index → model inputs (media or cached features) and a target; broken media are skipped, a sample
     longer than max_length is replaced by another (the reference loader's behaviour)."""
 
-    def __init__(self, samples, model, cfg: TrainConfig, feature_dir: Path | None, face_prior: float = 0.0):
+    def __init__(self, samples, model, cfg: TrainConfig, feature_dir: Path | None, face_prior: float = 0.0,
+                 silent_face_prior: float | None = None):
         self.samples, self.model, self.cfg, self.feature_dir = samples, model, cfg, feature_dir
-        self.face_prior = face_prior  # share of samples given a real face's reading (train/face_prior.py)
+        # shares of samples given a real face's reading (train/face_prior.py): every face, and a silent person's
+        self.face_prior = face_prior
+        self.silent_face_prior = face_prior if silent_face_prior is None else silent_face_prior
         self.skipped = SkipLog()
         self.too_long = SkipLog()
 
@@ -81,10 +84,12 @@ class Examples:
 
     def real_face(self, sample: Sample, face: torch.Tensor, rng: random.Random) -> torch.Tensor:
         """The cached face features, or for a `face_prior` share of the samples whose face the device saw (features
-        not zeroed) and whose emotion the table knows: a real face's reading of it, drawn repeatably."""
-        if not (self.face_prior and sample.face_emotion in REAL_READING and face.abs().sum() > 0):
+        not zeroed) and whose emotion the table knows (`silent_face_prior` of those who say nothing): a real face's
+        reading of it, drawn repeatably."""
+        share = self.silent_face_prior if sample.silent else self.face_prior
+        if not (share and sample.face_emotion in REAL_READING and face.abs().sum() > 0):
             return face
-        if rng.random() >= self.face_prior:
+        if rng.random() >= share:
             return face
         draw = real_reading(sample.face_emotion, face.shape[0], np.random.default_rng(rng.randrange(2**32)))
         return torch.from_numpy(draw).to(face.dtype)

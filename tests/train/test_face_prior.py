@@ -1,6 +1,7 @@
 """A real face's reading in place of a drawn one's: what it draws, which samples it touches, and what it refuses."""
 
 import random
+import re
 from types import SimpleNamespace
 
 import numpy as np
@@ -30,9 +31,9 @@ def test_each_emotion_reads_as_its_profile_on_most_clips():
         assert np.mean([np.abs(d - d.mean(0)).max() for d in draws]) < 0.15
 
 
-def _examples(share):
+def _examples(share, silent_share=None):
     cfg = TrainConfig(data="x", out="y", seed=3)
-    return Examples([], model=None, cfg=cfg, feature_dir=None, face_prior=share)
+    return Examples([], model=None, cfg=cfg, feature_dir=None, face_prior=share, silent_face_prior=silent_share)
 
 
 def test_a_share_of_the_samples_gets_a_real_reading_repeatably():
@@ -59,9 +60,34 @@ def test_untouched_without_a_share_a_known_emotion_or_a_seen_face():
     assert torch.equal(every.real_face(Sample("a", None, face_emotion="sad"), unseen, rng()), unseen)
 
 
+def test_a_silent_person_has_a_share_of_its_own():
+    """Who says nothing is read by the face alone, as a still, silent driver is: its share is set apart."""
+    drawn = torch.full((8, 7), 1 / 7)
+    silent, talking = Sample("s", None, face_emotion="neutral", silent=True), Sample("t", None, face_emotion="neutral")
+
+    def replaced(ex, sample):
+        return np.mean([not torch.equal(ex.real_face(sample, drawn, random.Random(k)), drawn) for k in range(400)])
+
+    ex = _examples(0.2, 0.8)
+    assert 0.72 < replaced(ex, silent) < 0.88 and 0.12 < replaced(ex, talking) < 0.28
+    assert replaced(_examples(0.0, 1.0), talking) == 0 and replaced(_examples(0.0, 1.0), silent) == 1
+    assert 0.12 < replaced(_examples(0.2), silent) < 0.28  # no share of its own: the common one
+
+
+def test_the_manifest_says_who_is_silent(tmp_path):
+    import json
+
+    from train.data import read_dataset
+
+    rows = [{"name": "a", "path": "a.mp4", "face_emotion": "calm", "silent": True}, {"name": "b", "path": "b.mp4"}]
+    (tmp_path / "m.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    assert [s.silent for s in read_dataset(str(tmp_path / "m.jsonl"))] == [True, False]
+
+
 @pytest.mark.parametrize("change, message", [
     (dict(features=None), "give --features"),
-    (dict(face_prior=1.5), "must be in (0, 1]"),
+    (dict(face_prior=1.5), "must be in [0, 1]"),
+    (dict(silent_face_prior=-0.1), "--silent-face-prior must be in [0, 1]"),
     (dict(vision_output="features"), "expression probabilities"),
     (dict(face_emotion=None), "face_emotion"),
 ])
@@ -70,9 +96,9 @@ def test_refused_where_it_cannot_mean_anything(change, message):
     from train.loop import check_face_prior
 
     cfg = TrainConfig(data="x", out="y", features=change.get("features", "feats"),
-                      face_prior=change.get("face_prior", 0.5))
+                      face_prior=change.get("face_prior", 0.5), silent_face_prior=change.get("silent_face_prior"))
     model = SimpleNamespace(cfg=SimpleNamespace(vision_kind="fer", vision_output=change.get("vision_output",
                                                                                             "probabilities")))
     samples = [Sample("a", None, face_emotion=change.get("face_emotion", "happy"))]
-    with pytest.raises(TrainingError, match=message.replace("(", r"\(").replace("]", r"\]")):
+    with pytest.raises(TrainingError, match=re.escape(message)):
         check_face_prior(cfg, model, samples)
