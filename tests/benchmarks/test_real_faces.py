@@ -62,3 +62,38 @@ def test_a_photo_without_a_face_the_device_finds_says_so(pipeline, tmp_path):
     dresses = read_rgb(PHOTOS / "sample6.jpg")[1100:]  # the lower part of the photo: people, but no face in view
     windows = stream_answers(pipeline, still_clip(tmp_path / "dresses.mp4", dresses, audio_track(None)))
     assert windows and all(w["face"] is False for w in windows)
+
+
+def test_the_reading_map_asks_every_class_at_every_confidence():
+    """The readings table: every frame one class at one confidence, the rest shared; the clip's audio kept."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from benchmarks.real_faces import READING_CONFIDENCES, readings, tables
+    from runtime.expression import FER_CLASSES
+
+    asked = []
+
+    class Model:
+        encoders = SimpleNamespace(fuse=lambda face, audio: (face, audio))
+
+        def answer(self, fused, subtitle, task):
+            face, audio = fused
+            asked.append((face.copy(), audio, subtitle))
+            return SimpleNamespace(labels=[FER_CLASSES[int(face[0].argmax())]])
+
+    features = SimpleNamespace(face=np.zeros((8, 7), np.float32), audio="the clip's audio")
+    table = readings(Model(), features, task=None, sentiment=lambda labels: "x")
+    assert list(table) == list(FER_CLASSES) and len(asked) == 7 * len(READING_CONFIDENCES)
+    for face, audio, subtitle in asked:
+        assert face.shape == (8, 7) and np.allclose(face.sum(1), 1) and audio == "the clip's audio" and subtitle == ""
+    assert [a["labels"] for a in table["neutral"]] == [["neutral"]] * len(READING_CONFIDENCES)
+    assert np.isclose(asked[-1][0][0, -1], READING_CONFIDENCES[-1])
+    still = {"judged": "neutral", "smiling": False, "held_out": True, "face_found": True, "expression": ("neutral", 0.9),
+             "real": {"silence": []}, "drawn": {"silence": []}}
+    report = {"stills": {"p": still}, "swaps": {"p": {"real face": {"labels": ["happy"], "sentiment": "positive"}}},
+              "readings": {"silence": table}, "vision_parts": {}, "crops": [], "drawn_face_found": 1.0, "cpu": "c",
+              "bundle": "b"}
+    text = tables(report)
+    assert "| neutral | neutral (x) | neutral (x)" in text
