@@ -355,7 +355,7 @@ def tables(r: dict) -> str:
                      f"{c['device_crop'][1]:.2f} | {c['fer_crop'][0]} {c['fer_crop'][1]:.2f} | "
                      f"{c['p_happy']['device_crop']:.2f} → {c['p_happy']['fer_crop']:.2f} |")
     smiles = [c for c in r["crops"] if "smile" in c["judged"]]
-    for crop in ("device_crop", "fer_crop"):
+    for crop in ("device_crop", "fer_crop") if smiles else ():
         lines.append(f"\n{crop}: {sum(c[crop][0] == 'happy' for c in smiles)} of {len(smiles)} smiling faces read happy, "
                      f"mean P(happy) {np.mean([c['p_happy'][crop] for c in smiles]):.2f}")
     return "\n".join(lines)
