@@ -144,6 +144,7 @@ def pretrain_audio(model, rows: list[dict], samples, epochs: int = 4, batch_size
 
     classes = list(EMOTIONS)
     torch.manual_seed(seed)
+    np.random.seed(seed)  # HuBERT's time masking (transformers' _compute_mask_indices) draws from numpy's global RNG
     prep = model.cfg.preprocessing
     data, skipped = [], 0
     for row, sample in zip(rows, samples):
