@@ -444,14 +444,19 @@ def main(argv=None) -> int:
     ap.add_argument("--no-bf16", action="store_true", help="leave out the pytorch-bf16 reference")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
+    if args.shapes and args.shapes != "tiny":
+        check_memory(args.shapes)
+    # the weights, bundle and features built for the run: gigabytes at the paper's shapes, gone when it ends
+    with tempfile.TemporaryDirectory(prefix="affectgpt-latency-") as tmp:
+        return measure(args, Path(tmp))
 
+
+def measure(args: argparse.Namespace, workdir: Path) -> int:
+    """Build what the paths need in WORKDIR, run every path in its own process, print and write the report."""
     from tqdm import tqdm
 
     from quant.cpu import has_bf16
 
-    if args.shapes and args.shapes != "tiny":
-        check_memory(args.shapes)
-    workdir = Path(tempfile.mkdtemp(prefix="affectgpt-latency-"))
     clip = args.clip or speech_clip(workdir)
     llm_types = [t.strip().upper() for t in args.llm_types.split(",") if t.strip()]
     encoders = [e.strip() for e in args.encoders.split(",") if e.strip()]

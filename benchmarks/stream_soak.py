@@ -9,10 +9,12 @@ whether the pipeline keeps up with real time (processing time per window vs hop)
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shutil
 import sys
-import threading
 import tempfile
+import threading
 from pathlib import Path
 
 from benchmarks.report import write_report
@@ -101,7 +103,9 @@ def main(argv=None) -> int:
     if video is None:
         from train.synth import write_clip
 
-        video = str(write_clip(Path(tempfile.mkdtemp()) / "soak.mp4", seconds=12.0, seed=11))
+        scratch = Path(tempfile.mkdtemp(prefix="affectgpt-soak-"))
+        atexit.register(shutil.rmtree, scratch, True)
+        video = str(write_clip(scratch / "soak.mp4", seconds=12.0, seed=11))
     pipeline = Pipeline(bundle, RuntimeOptions(threads=args.threads, encoder_variant=args.precision,
                                                llm_variant=args.llm_variant, verify_hashes=False))
     writer = RecordingWriter(every=max(1, args.windows // args.samples))

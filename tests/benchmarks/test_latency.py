@@ -8,10 +8,14 @@ from tests.conftest import run_cli
 def test_latency_report_on_tiny_shapes(tmp_path):
     from quant.cpu import has_bf16
 
+    out, scratch = tmp_path / "out", tmp_path / "scratch"
+    scratch.mkdir()
     result = run_cli("benchmarks.latency", "--shapes", "tiny", "--llm-types", "F16,Q4_K_M", "--encoders", "fp32,int8-dynamic",
-                     "--repeats", "2", "--warmup", "1", "--tokens", "4", "--threads", "2", "--out", str(tmp_path), timeout=600)
+                     "--repeats", "2", "--warmup", "1", "--tokens", "4", "--threads", "2", "--out", str(out),
+                     timeout=600, env={"TMPDIR": str(scratch)})
     assert result.returncode == 0, result.stderr
-    data = json.loads((tmp_path / "latency.json").read_text())
+    assert not list(scratch.glob("affectgpt-latency-*"))  # the built weights and bundle do not outlive the run
+    data = json.loads((out / "latency.json").read_text())
     results = data["results"]
     runtime = {f"runtime ort-cpu {e} {t}" for e in ("fp32", "int8-dynamic") for t in ("F16", "Q4_K_M")}
     assert set(results) == {"pytorch-reference"} | runtime | ({"pytorch-bf16"} if has_bf16() else set())
@@ -27,11 +31,11 @@ def test_latency_report_on_tiny_shapes(tmp_path):
     ladder = {row["encoders"]: row for row in data["meta"]["encoder_ladder"]}
     assert ladder["fp32"]["cos_fused"] > 0.99999 and 0.9 < ladder["int8-dynamic"]["cos_fused"] <= 1.0
     assert ladder["int8-dynamic"]["mb"] < ladder["fp32"]["mb"] and ladder["fp32"]["vision_gflops"] > 0
-    md = (tmp_path / "latency.md").read_text()
+    md = (out / "latency.md").read_text()
     assert "faster than pytorch-reference" in md and "Encoder ladder" in md
     assert any(flag in md for flag in ("avx2", "neon", "no SIMD"))
     assert data["meta"]["machine"]["cpu"] in md.splitlines()[0]  # the name with its family and model
-    assert (tmp_path / "latency.png").stat().st_size > 1000
+    assert (out / "latency.png").stat().st_size > 1000
 
 
 def test_a_windows_end_to_end_stops_where_the_window_does():
