@@ -2,9 +2,9 @@
 
     python -m benchmarks.encoder_ops --bundle B --variant int8-static --out results/encoder-ops
 
-A bundle's vision and audio graphs of one variant, run as the runtime runs them (its batch of two, the window's
-eight frames and eight clips at the bundle's sizes, the given threads), one warm-up window and then `--windows`
-profiled. What an operator does costs the same whatever the pixels and samples hold, so the inputs are drawn at
+A bundle's vision and audio graphs of one variant, run as the runtime runs them (its batch of two, or `--batch`;
+the window's eight frames and eight clips at the bundle's sizes; the given threads), one warm-up window and then
+`--windows` profiled. What an operator does costs the same whatever the pixels and samples hold, so the inputs are drawn at
 random. The table says which kernels stand between an encoder and the INT8 peak the latency benchmark measures:
 on a CPU whose INT8 matrix products are fast, what is left in fp32 (attention, activations, normalisation) is
 what the window waits on.
@@ -86,14 +86,17 @@ def main(argv=None) -> int:
     ap.add_argument("--variant", default="fp32", help="encoder variant: fp32, int8-dynamic, int8-static ...")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--windows", type=int, default=3, help="profiled windows, after one warm-up")
+    ap.add_argument("--batch", type=int, default=None,
+                    help="frames or clips per run (default: the runtime's, Encoders(batch=...))")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
-    if args.windows < 1 or args.threads < 1:
-        raise BenchmarkError("--windows and --threads must be at least 1")
+    if args.windows < 1 or args.threads < 1 or (args.batch is not None and args.batch < 1):
+        raise BenchmarkError("--windows, --threads and --batch must be at least 1")
 
     bundle = Path(args.bundle)
     manifest = read_manifest(bundle)
-    batch = inspect.signature(Encoders).parameters["batch"].default  # the kernels see the shapes the runtime runs
+    # by default the kernels see the shapes the runtime runs
+    batch = args.batch or inspect.signature(Encoders).parameters["batch"].default
     rng = np.random.default_rng(0)
     results = {}
     with tempfile.TemporaryDirectory(prefix="affectgpt-ops-") as scratch:
