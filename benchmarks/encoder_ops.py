@@ -4,8 +4,8 @@
 
 A bundle's vision and audio graphs of one variant, run as the runtime runs them (its batch of two, or `--batch`;
 the window's eight frames and eight clips at the bundle's sizes; the given threads), one warm-up window and then
-`--windows` profiled. What an operator does costs the same whatever the pixels and samples hold, so the inputs are drawn at
-random. The table says which kernels stand between an encoder and the INT8 peak the latency benchmark measures:
+`--windows` profiled. What an operator does costs the same whatever the pixels and samples hold, so the inputs are
+drawn at random. The table says which kernels stand between an encoder and the INT8 peak the latency benchmark measures:
 on a CPU whose INT8 matrix products are fast, what is left in fp32 (attention, activations, normalisation) is
 what the window waits on.
 """
