@@ -11,6 +11,7 @@ grammar-constrained choice); runtime/prompt.py builds the chunks.
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import threading
 from typing import Sequence
@@ -23,6 +24,22 @@ from runtime.llama_batch import BatchDecoder, Chunk
 from runtime.token_table import TokenTable
 from runtime.vocab import LLMError, TextCodec, init_backend, quiet_llama_logs
 from runtime.vocab import discard_log  # noqa: F401 — the stream CLI imports it from here
+
+
+@functools.lru_cache(maxsize=1)
+def amx_build() -> bool:
+    """Whether this llama.cpp runs its matrix products on AMX (built with it: runtime/llama_build_flags.py)."""
+    return b"AMX_INT8 = 1" in llama_cpp.llama_print_system_info()
+
+
+def model_params():
+    """llama.cpp's defaults, except that an AMX build reads the weights into memory instead of mapping the file: it
+    runs a repacked copy of them, and the mapping kept beside it held the file a second time (Q8_0 Qwen2.5-0.5B shape:
+    peak RSS 1148 → 791 MB on a Xeon)."""
+    params = llama_cpp.llama_model_default_params()
+    if amx_build() and "load_mode" in dict(type(params)._fields_):
+        params.load_mode = llama_cpp.LLAMA_LOAD_MODE_NONE
+    return params
 
 
 class LLM(TextCodec):
@@ -38,7 +55,7 @@ class LLM(TextCodec):
             quiet_llama_logs()
         init_backend()
         self.lock = threading.RLock()  # re-entrant: a caller may hold it across several calls (one whole answer)
-        self.model = llama_cpp.llama_model_load_from_file(os.fsencode(path), llama_cpp.llama_model_default_params())
+        self.model = llama_cpp.llama_model_load_from_file(os.fsencode(path), model_params())
         if not self.model:
             raise LLMError(f"llama.cpp could not load {path}")
         self._owns_model, self._forks = True, []

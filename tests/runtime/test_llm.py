@@ -140,3 +140,26 @@ def test_sequences_of_one_context_answer_apart(bundle_f32):
     again = generate(llm, pieces[0], FREE.max_new_tokens, prompt.eos_id, prompt.stop_text, seq_id=0).ids
     assert again == alone[0]  # sequence 1's cells did not disturb sequence 0's kept prefix
     llm.close()
+
+
+@pytest.mark.parametrize("amx", [True, False])
+def test_an_amx_build_reads_the_weights_instead_of_mapping_them(monkeypatch, bundle_f32, amx):
+    """Its repacked copy is what runs; a mapping beside it would hold the file twice. The answer does not change."""
+    import runtime.llm as llm_module
+
+    monkeypatch.setattr(llm_module, "amx_build", lambda: amx)
+    params = llm_module.model_params()
+    assert (params.load_mode == llama_cpp.LLAMA_LOAD_MODE_NONE) == amx
+    assert params.load_mode == (llama_cpp.LLAMA_LOAD_MODE_NONE if amx else
+                                llama_cpp.llama_model_default_params().load_mode)
+    llm = LLM(bundle_f32 / "llm-f32.gguf", flash_attn=False, kv_f32=True)
+    try:
+        logits = llm.eval_chunks([llm.tokenize(SUBTITLES[0])])[0]
+    finally:
+        llm.close()
+    monkeypatch.undo()
+    reference = LLM(bundle_f32 / "llm-f32.gguf", flash_attn=False, kv_f32=True)  # loaded as the build decides
+    try:
+        assert np.array_equal(logits, reference.eval_chunks([reference.tokenize(SUBTITLES[0])])[0])
+    finally:
+        reference.close()
