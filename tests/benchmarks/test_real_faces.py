@@ -13,8 +13,11 @@ DEFAULT = ROOT / "runtime" / "demo" / "bundle"
 # Measured on the shipped default (python -m benchmarks.real_faces): on these two smiling faces it answers negative,
 # silent and with a neutral voice: sample2's crop holds a profile the expression network reads neutral 0.67, and
 # sample5's faint smile it reads happy at only 0.38 (at the bundle's 0.1 margin).
+# sample5's silent answer is a near-tie: llama.cpp built with AMX (the set-up's build on CPUs that have it) answers it
+# `happy, joyful`, the build without AMX `angry, frustrated`; so its expected failure is not strict.
 MISREAD = {"sample2.jpg": "the expression network reads the device's crop of this profile neutral 0.67",
            "sample5.jpg": "the expression network reads this faint smile happy at only 0.38"}
+NEAR_TIE = {"sample5.jpg"}
 SMILING = [photo for photo, (_, smiling) in JUDGED.items() if smiling]
 
 
@@ -46,7 +49,7 @@ def silent_still(photo, folder):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("photo", [pytest.param(p, marks=pytest.mark.xfail(reason=MISREAD[p], strict=True))
+@pytest.mark.parametrize("photo", [pytest.param(p, marks=pytest.mark.xfail(reason=MISREAD[p], strict=p not in NEAR_TIE))
                                    if p in MISREAD else p for p in SMILING])
 def test_a_smiling_face_is_not_answered_negative(pipeline, photo, tmp_path):
     from benchmarks.real_faces import stream_answers
