@@ -74,6 +74,12 @@ def flop_counts(shapes: str, clip: str) -> dict:
     return out
 
 
+def gguf_loading() -> str:
+    from runtime.llm import amx_build
+
+    return "the GGUF read into memory: llama.cpp runs a repacked copy on AMX" if amx_build() else "the GGUF is memory-mapped"
+
+
 def projection(window: dict, flops: dict, llm_bytes: int, bandwidth_fraction: float, prompt_tokens: int,
                tokens: int) -> list[dict]:
     """Per Jetson: encoders and prefill at UTILISATION of the dense INT8 peak, decode at the bandwidth fraction
@@ -105,7 +111,7 @@ def table(r: dict) -> str:
     lines += [f"| {stage} | {ms:.0f} |" for stage, ms in lat["stages"].items()]
     lines += ["", f"Decode {lat['tokens_per_s']:.2f} tok/s = {100 * lat['bandwidth_fraction']:.0f} % of this machine's "
               f"bandwidth limit ({lat['bandwidth_gbs']:.1f} GB/s ÷ {lat['llm_mb']:.0f} MB = {lat['limit_tokens_per_s']:.2f} "
-              f"tok/s); peak RSS of the window process {lat['peak_rss_mb']:.0f} MB (the GGUF is memory-mapped).", "",
+              f"tok/s); peak RSS of the window process {lat['peak_rss_mb']:.0f} MB ({gguf_loading()}).", "",
               f"Projection (not measured): encoders {r['flops']['vision'] / 1e9:.0f} + {r['flops']['audio'] / 1e9:.0f} GFLOP "
               f"and prefill {r['prompt_tokens']} × {r['flops']['llm_per_token'] / 1e9:.1f} GFLOP at "
               f"{100 * UTILISATION:.0f} % of the dense INT8 peak, decode at this machine's bandwidth fraction:", "",
