@@ -82,6 +82,9 @@ def main(argv=None) -> int:
                     help="share of training samples given a real face's reading (default: the preset's recipe)")
     ap.add_argument("--silent-face-prior", type=float,
                     help="the same share for people who say nothing (default: the preset's recipe)")
+    ap.add_argument("--neutral-prior", type=float,
+                    help="the same share for drawn faces read `neutral` whose emotion a real face does not read "
+                         "so (default: the preset's recipe)")
     ap.add_argument("--eval-clips", type=int, default=160, help="held-out test clips scored (the split has about n/10)")
     ap.add_argument("--ship", metavar="DIR", help="copy the bundle and sample clips into DIR (replaced): runtime/demo "
                                                   "is where the runtime looks by default")
@@ -90,7 +93,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     recipe = preset(args.preset).recipe
     n, epochs = args.n or recipe.clips, args.epochs or recipe.epochs
-    overrides = {"face_prior": args.face_prior, "silent_face_prior": args.silent_face_prior}
+    overrides = {"face_prior": args.face_prior, "silent_face_prior": args.silent_face_prior,
+                 "neutral_prior": args.neutral_prior}
     train_options = {**recipe.train, **{k: v for k, v in overrides.items() if v is not None}}
     amp = ["--amp", "bf16"] if recipe.bf16_on_cpu and has_bf16() else []
 

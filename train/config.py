@@ -310,6 +310,9 @@ class TrainConfig:
     silent_face_prior: float | None = field(default=None, metadata=option(
         "the same share for people in view who say nothing (manifest: silent), whose face alone tells the labels, "
         "as a still, silent driver's does (default: --face-prior)"))
+    neutral_prior: float = field(default=0.0, metadata=option(
+        "the same share for drawn faces read `neutral` whose emotion a real face does not read so (drawn angry, sad "
+        "and disgusted faces), so that a neutral reading means a neutral face (train/face_prior.py); 0: none"))
     label_type: str = field(default="hybrid", metadata=option("hybrid draws one per sample per epoch",
                                                                choices=LABEL_TYPES))
     epochs: int = field(default=1, metadata=option("passes over the data (or of --iters-per-epoch batches)"))

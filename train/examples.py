@@ -14,7 +14,7 @@ from runtime.media import MediaError
 from runtime.prompt import STOP_TEXT
 from train.config import TrainConfig
 from train.data import Sample, SkipLog, load_media, target
-from train.face_prior import REAL_READING, real_reading
+from train.face_prior import REAL_READING, misread_neutral, real_reading
 from train.tokenizer import encode_text
 
 
@@ -36,11 +36,13 @@ class Examples:
     longer than max_length is replaced by another (the reference loader's behaviour)."""
 
     def __init__(self, samples, model, cfg: TrainConfig, feature_dir: Path | None, face_prior: float = 0.0,
-                 silent_face_prior: float | None = None):
+                 silent_face_prior: float | None = None, neutral_prior: float = 0.0):
         self.samples, self.model, self.cfg, self.feature_dir = samples, model, cfg, feature_dir
-        # shares of samples given a real face's reading (train/face_prior.py): every face, and a silent person's
+        # shares of samples given a real face's reading (train/face_prior.py): every face, a silent person's, and a
+        # face read `neutral` where a real face of its emotion would not be
         self.face_prior = face_prior
         self.silent_face_prior = face_prior if silent_face_prior is None else silent_face_prior
+        self.neutral_prior = neutral_prior
         self.skipped = SkipLog()
         self.too_long = SkipLog()
 
@@ -84,10 +86,16 @@ class Examples:
 
     def real_face(self, sample: Sample, face: torch.Tensor, rng: random.Random) -> torch.Tensor:
         """The cached face features, or for a `face_prior` share of the samples whose face the device saw (features
-        not zeroed) and whose emotion the table knows (`silent_face_prior` of those who say nothing): a real face's
-        reading of it, drawn repeatably."""
+        not zeroed) and whose emotion the table knows (`silent_face_prior` of those who say nothing, `neutral_prior`
+        of those read `neutral` where a real face would not be): a real face's reading of it, drawn
+        repeatably."""
         share = self.silent_face_prior if sample.silent else self.face_prior
-        if not (share and sample.face_emotion in REAL_READING and face.abs().sum() > 0):
+        seen = face.abs().sum(-1) > 0
+        if not (sample.face_emotion in REAL_READING and seen.any()):
+            return face
+        if self.neutral_prior and misread_neutral(sample.face_emotion, face[seen].float().mean(0).numpy()):
+            share = max(share, self.neutral_prior)
+        if not share:
             return face
         if rng.random() >= share:
             return face

@@ -35,6 +35,15 @@ FLOOR = 0.2  # every class keeps a little mass, as the network's softmax does
 FRAME_SPREAD = 200.0  # frames of one clip scatter a little around the clip's reading
 
 
+def misread_neutral(emotion: str, reading: np.ndarray) -> bool:
+    """Whether a drawn face's clip reading (its frames' mean [7]) is `neutral` on a face whose emotion no real face
+    reads neutral: drawn angry, sad and disgusted faces read so. Trained on, these readings teach "a neutral reading
+    means a negative face", and a calm, still person is answered `angry`. (Drawn neutral faces read fear; they are
+    left as they are: they are the face of every clip whose emotion is in the voice or words alone.)"""
+    top = FER_CLASSES[int(np.argmax(reading))]
+    return top == "neutral" and emotion in REAL_READING and "neutral" not in REAL_READING[emotion]
+
+
 def profile(emotion: str) -> np.ndarray:
     """[7] the classes a real face showing `emotion` reads as (sums to 1)."""
     weights = REAL_READING[emotion]

@@ -36,7 +36,8 @@ METRICS_FILE = "metrics.json"
 def check_face_prior(cfg: TrainConfig, model, samples) -> None:
     """--face-prior needs cached features whose face part is the expression network's probabilities, and samples
     that say what their face shows."""
-    for flag, share in (("--face-prior", cfg.face_prior), ("--silent-face-prior", cfg.silent_face_prior)):
+    for flag, share in (("--face-prior", cfg.face_prior), ("--silent-face-prior", cfg.silent_face_prior),
+                        ("--neutral-prior", cfg.neutral_prior)):
         if share is not None and not 0 <= share <= 1:
             raise TrainingError(f"{flag} must be in [0, 1], not {share}")
     if not cfg.features:
@@ -75,9 +76,10 @@ def train(cfg: TrainConfig) -> dict:
     if not train_samples:
         raise TrainingError("no training samples")
     feature_dir = open_cache(cfg.features, model) if cfg.features else None
-    if cfg.face_prior or cfg.silent_face_prior:
+    if cfg.face_prior or cfg.silent_face_prior or cfg.neutral_prior:
         check_face_prior(cfg, model, train_samples)
-    train_set = Examples(train_samples, model, cfg, feature_dir, cfg.face_prior, cfg.silent_face_prior)
+    train_set = Examples(train_samples, model, cfg, feature_dir, cfg.face_prior, cfg.silent_face_prior,
+                         cfg.neutral_prior)
     val_set = Examples(val_samples, model, cfg, feature_dir)
 
     optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.999))

@@ -31,9 +31,46 @@ def test_each_emotion_reads_as_its_profile_on_most_clips():
         assert np.mean([np.abs(d - d.mean(0)).max() for d in draws]) < 0.15
 
 
-def _examples(share, silent_share=None):
+def _examples(share, silent_share=None, neutral_share=0.0):
     cfg = TrainConfig(data="x", out="y", seed=3)
-    return Examples([], model=None, cfg=cfg, feature_dir=None, face_prior=share, silent_face_prior=silent_share)
+    return Examples([], model=None, cfg=cfg, feature_dir=None, face_prior=share, silent_face_prior=silent_share,
+                    neutral_prior=neutral_share)
+
+
+def _reading(top: str, p: float = 0.5) -> torch.Tensor:
+    """[8, 7] frames that read `top` at p, the rest shared; the first two frames without a face (zeroed)."""
+    row = np.full(7, (1 - p) / 6, np.float32)
+    row[FER_CLASSES.index(top)] = p
+    frames = torch.from_numpy(np.tile(row, (8, 1)))
+    frames[:2] = 0
+    return frames
+
+
+def test_a_neutral_reading_of_a_face_no_real_one_reads_neutral_is_misread():
+    """Drawn angry, sad and disgusted faces read `neutral`; a real face of those emotions does not. Faces whose real
+    reading can be neutral (calm, neutral), other readings, and drawn neutral faces read fear are left alone."""
+    from train.face_prior import misread_neutral
+
+    for emotion in ("angry", "sad", "disgusted", "happy", "surprised", "anxious", "excited"):
+        assert misread_neutral(emotion, _reading("neutral").numpy().mean(0)), emotion
+    for emotion, top in (("calm", "neutral"), ("neutral", "neutral"), ("neutral", "fear"), ("angry", "angry"),
+                         ("sad", "fear"), ("absent", "neutral")):
+        assert not misread_neutral(emotion, _reading(top).numpy()[2:].mean(0)), (emotion, top)
+
+
+def test_a_misread_neutral_face_has_a_share_of_its_own():
+    misread, right = Sample("m", None, face_emotion="angry"), Sample("r", None, face_emotion="angry")
+    neutral_read, angry_read = _reading("neutral"), _reading("angry")
+
+    def replaced(ex, sample, face):
+        outs = [ex.real_face(sample, face, random.Random(k)) for k in range(400)]
+        return np.mean([not torch.equal(o, face) for o in outs]), outs
+
+    ex = _examples(0.2, neutral_share=1.0)
+    share, outs = replaced(ex, misread, neutral_read)
+    assert share == 1 and np.mean([FER_CLASSES[int(o.mean(0).argmax())] == "angry" for o in outs]) > 0.9
+    assert 0.12 < replaced(ex, right, angry_read)[0] < 0.28  # read right: the common share
+    assert 0.12 < replaced(_examples(0.2), misread, neutral_read)[0] < 0.28  # no share of its own: the common one
 
 
 def test_a_share_of_the_samples_gets_a_real_reading_repeatably():
@@ -88,6 +125,7 @@ def test_the_manifest_says_who_is_silent(tmp_path):
     (dict(features=None), "give --features"),
     (dict(face_prior=1.5), "must be in [0, 1]"),
     (dict(silent_face_prior=-0.1), "--silent-face-prior must be in [0, 1]"),
+    (dict(neutral_prior=2.0), "--neutral-prior must be in [0, 1]"),
     (dict(vision_output="features"), "expression probabilities"),
     (dict(face_emotion=None), "face_emotion"),
 ])
@@ -96,7 +134,8 @@ def test_refused_where_it_cannot_mean_anything(change, message):
     from train.loop import check_face_prior
 
     cfg = TrainConfig(data="x", out="y", features=change.get("features", "feats"),
-                      face_prior=change.get("face_prior", 0.5), silent_face_prior=change.get("silent_face_prior"))
+                      face_prior=change.get("face_prior", 0.5), silent_face_prior=change.get("silent_face_prior"),
+                      neutral_prior=change.get("neutral_prior", 0.0))
     model = SimpleNamespace(cfg=SimpleNamespace(vision_kind="fer", vision_output=change.get("vision_output",
                                                                                             "probabilities")))
     samples = [Sample("a", None, face_emotion=change.get("face_emotion", "happy"))]
