@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.real_faces import JUDGED, PHOTOS
+from benchmarks.real_faces import CLIPS, JUDGED, JUDGED_CLIPS, PHOTOS
 from tests.conftest import ROOT
 
 DEFAULT = ROOT / "runtime" / "demo" / "bundle"
@@ -28,6 +28,14 @@ def test_every_judged_photo_ships_with_its_licence():
     assert "MIT License" in licence and "public domain" in licence
     table = (ROOT / "train" / "data" / "fer" / "photos.md").read_text()
     assert all(f"| {photo} |" in table for photo in JUDGED)
+
+
+def test_every_judged_clip_ships_with_its_licence():
+    licence = (CLIPS / "LICENSE").read_text()
+    table = (ROOT / "train" / "data" / "fer" / "photos.md").read_text()
+    for name in JUDGED_CLIPS:
+        assert (CLIPS / name).is_file() and name in licence and name in table
+    assert "MIT License" in licence
 
 
 @pytest.fixture(scope="module")
@@ -100,3 +108,16 @@ def test_the_reading_map_asks_every_class_at_every_confidence():
               "bundle": "b"}
     text = tables(report)
     assert "| neutral | neutral (x) | neutral (x)" in text
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(JUDGED_CLIPS))
+def test_a_real_clip_is_followed_window_by_window(pipeline, name):
+    """Each window of a real clip answered with the sentiment the face shows in it, and its reading reported."""
+    from benchmarks.real_faces import SENTIMENT_SHOWN, clip_windows
+
+    judged, _ = JUDGED_CLIPS[name]
+    windows = clip_windows(pipeline, CLIPS / name)
+    assert len(windows) >= 20 and all(w["face"] and w["expression"] for w in windows)
+    wrong = [(w["window"], w["labels"], w["expression"]) for w in windows if w["sentiment"] != SENTIMENT_SHOWN[judged]]
+    assert not wrong, wrong
