@@ -27,7 +27,7 @@ def test_every_training_option_is_a_field_of_the_config():
 
     assert TrainConfig(**vars(parser().parse_args(["--data", "d", "--out", "o"]))) == TrainConfig(data="d", out="o")
     changed = dict(preset="tiny-frame", init_checkpoint="c", vision_path="v", audio_path="a", llm_path="l", seed=1,
-                   val_data="vd", val_fraction=0.2, features="f", face_prior=0.5, silent_face_prior=0.9, label_type="ovlabel", epochs=2, batch_size=4,
+                   val_data="vd", val_fraction=0.2, features="f", face_prior=0.5, silent_face_prior=0.9, neutral_prior=0.7, label_type="ovlabel", epochs=2, batch_size=4,
                    grad_accum=2, lr=1e-3, warmup_lr=1e-4, warmup_steps=3, weight_decay=0.1, amp="off",
                    grad_checkpointing=True, save_every=5, max_steps=6, iters_per_epoch=7, epoch_checkpoints=0,
                    max_length=512, resume=True, progress=False)
