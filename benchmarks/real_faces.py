@@ -18,6 +18,8 @@ Then, on the features the device computes:
                    happy faces' mean, or vision is taken away (zeros)
   readings         what the model answers (no subtitle, each audio) when every frame reads one class of the network at
                    a confidence (0.4 … 0.95, the rest spread evenly): the map from the network's reading to the answer
+  clips            each real clip of benchmarks/data/clips/ window by window: the stream's answer and what the
+                   expression network reads in the window
   crops            the expression network on the judged faces under the device's crop (the bundle's margin, colour resize
                    to 64 then grey) and fer's own (10 px margin, grey then resize): the network's reading only
 """
@@ -152,13 +154,19 @@ def clip_windows(pipeline, path: Path) -> list[dict]:
     from runtime.preprocess import pixel_values
 
     prep = pipeline.manifest.preprocessing
+    windows = stream_answers(pipeline, path, times=True)
     with av.open(str(path)) as container:
-        frames = [(float(f.time), f.to_ndarray(format="rgb24")) for f in container.decode(video=0)]
+        times = [float(f.time) for f in container.decode(video=0)]
+    picks = []  # per window: the indices of its frames, spread as the bundle samples them
+    for w in windows:
+        inside = [i for i, t in enumerate(times) if w["start"] <= t < w["end"]]
+        picks.append([inside[int(k)] for k in np.linspace(0, len(inside) - 1, prep.num_frames)] if inside else [])
+    wanted = {i for p in picks for i in p}
+    with av.open(str(path)) as container:  # only the picked frames are kept: a long clip's frames would not fit
+        frames = {i: f.to_ndarray(format="rgb24") for i, f in enumerate(container.decode(video=0)) if i in wanted}
     out = []
-    for w in stream_answers(pipeline, path, times=True):
-        inside = [rgb for t, rgb in frames if w["start"] <= t < w["end"]]
-        picked = [inside[int(k)] for k in np.linspace(0, len(inside) - 1, prep.num_frames)] if inside else []
-        crops, found = crop_faces(picked, face_detector(prep, True), prep.face_margin)
+    for w, picked in zip(windows, picks):
+        crops, found = crop_faces([frames[i] for i in picked], face_detector(prep, True), prep.face_margin)
         seen = [c for c, ok in zip(crops, found) if ok]
         reading = expression(np.mean([expression_probabilities(v) for v in
                                       pipeline.encoders.encode_frames(pixel_values(seen, prep))], 0)) if seen else None
