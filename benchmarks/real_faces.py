@@ -385,9 +385,8 @@ def tables(r: dict) -> str:
             lines.append(f"| {w['window']} | {w['start']:.0f}–{w['end']:.0f} | {w['face']} | {expr} | "
                          f"{', '.join(w['labels']) or '–'} ({w['sentiment']}) |")
         lines.append("")
-    lines += [
-              "| smiling photo, silent | " + " | ".join(next(iter(r["swaps"].values()))) + " |",
-              "|---" * (1 + len(next(iter(r["swaps"].values())))) + "|"]
+    swap_names = list(next(iter(r["swaps"].values())))
+    lines += ["| smiling photo, silent | " + " | ".join(swap_names) + " |", "|---" * (1 + len(swap_names)) + "|"]
     for photo, s in r["swaps"].items():
         lines.append(f"| {photo} | " + " | ".join(f"{', '.join(v['labels'])} ({v['sentiment']})" for v in s.values()) + " |")
     for audio, table in r.get("readings", {}).items():
