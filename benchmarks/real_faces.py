@@ -168,9 +168,12 @@ def clip_windows(pipeline, path: Path) -> list[dict]:
     for w, picked in zip(windows, picks):
         crops, found = crop_faces([frames[i] for i in picked], face_detector(prep, True), prep.face_margin)
         seen = [c for c, ok in zip(crops, found) if ok]
-        reading = expression(np.mean([expression_probabilities(v) for v in
-                                      pipeline.encoders.encode_frames(pixel_values(seen, prep))], 0)) if seen else None
-        out.append({**w, "expression": reading})
+        if not seen:
+            out.append({**w, "expression": None, "reading": {}})
+            continue
+        mean = np.mean([expression_probabilities(v) for v in pipeline.encoders.encode_frames(pixel_values(seen, prep))], 0)
+        top = np.argsort(mean)[::-1][:3]  # the runner-up classes tell a weak neutral leaning sad from one leaning happy
+        out.append({**w, "expression": expression(mean), "reading": {FER_CLASSES[i]: float(mean[i]) for i in top}})
     return out
 
 
@@ -379,9 +382,10 @@ def tables(r: dict) -> str:
         lines += [f"Real clip {name} ({c['holds']}; judged {c['judged']} throughout): "
                   f"{sum(w['sentiment'] == expected for w in ws)} of {len(ws)} windows answered {expected}, "
                   f"{sum(w['sentiment'] == 'negative' for w in ws)} negative", "",
-                  "| window | seconds | face | expression network (mean) | answer (sentiment) |", "|---|---|---|---|---|"]
+                  "| window | seconds | face | expression network (mean, top three) | answer (sentiment) |",
+                  "|---|---|---|---|---|"]
         for w in ws:
-            expr = f"{w['expression'][0]} {w['expression'][1]:.2f}" if w.get("expression") else "–"
+            expr = ", ".join(f"{c} {v:.2f}" for c, v in w.get("reading", {}).items()) or "–"
             lines.append(f"| {w['window']} | {w['start']:.0f}–{w['end']:.0f} | {w['face']} | {expr} | "
                          f"{', '.join(w['labels']) or '–'} ({w['sentiment']}) |")
         lines.append("")

