@@ -172,7 +172,7 @@ def clip_windows(pipeline, path: Path) -> list[dict]:
             out.append({**w, "expression": None, "reading": {}})
             continue
         mean = np.mean([expression_probabilities(v) for v in pipeline.encoders.encode_frames(pixel_values(seen, prep))], 0)
-        top = np.argsort(mean)[::-1][:3]  # the runner-up classes tell a weak neutral leaning sad from one leaning happy
+        top = np.argsort(mean)[::-1][:3]  # a weak neutral's runner-up (sad, fear) says which drawn faces it lies near
         out.append({**w, "expression": expression(mean), "reading": {FER_CLASSES[i]: float(mean[i]) for i in top}})
     return out
 

